@@ -1,0 +1,30 @@
+"""Local, offline question answering over your own documents, with checkable citations.
+
+>>> from rag import Rag
+>>> rag = Rag.open("index")                       # doctest: +SKIP
+>>> rag.ask("When did the US announce leaving Iraq?").to_dict()   # doctest: +SKIP
+"""
+
+from rag.config import Settings
+from rag.errors import (
+    BadInputError,
+    ChecksumError,
+    EmbeddingMismatchError,
+    EmptyQuestionError,
+    GenerationError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    ModelError,
+    PathNotFoundError,
+    RagError,
+    UnreadableDocumentError,
+)
+from rag.pipeline import Rag
+from rag.types import Answer, Citation, DocumentInfo, Hit, IndexSummary
+
+__all__ = [
+    "Answer", "BadInputError", "ChecksumError", "Citation", "DocumentInfo",
+    "EmbeddingMismatchError", "EmptyQuestionError", "GenerationError", "Hit",
+    "IndexCorruptError", "IndexNotFoundError", "IndexSummary", "ModelError",
+    "PathNotFoundError", "Rag", "RagError", "Settings", "UnreadableDocumentError",
+]  # fmt: skip

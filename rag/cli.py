@@ -1,0 +1,276 @@
+"""The ``rag`` command: a thin layer over :class:`rag.Rag`.
+
+Exit codes: 0 success, 2 bad input (one line on stderr), 1 internal failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rag.config import Settings
+from rag.errors import RagError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Ask your documents questions; get answers with citations you can check.",
+    pretty_exceptions_enable=False,
+)
+
+IndexOpt = Annotated[
+    Path | None, typer.Option("--index", help="Index folder (default: $RAG_INDEX or ./index).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+KOpt = Annotated[int | None, typer.Option("--k", "-k", help="Passages to retrieve.")]
+LlmOpt = Annotated[
+    str | None,
+    typer.Option("--llm", help="Packaged LLM name, path to a .gguf file, or 'none'."),
+]
+NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Extractive answers, no LLM.")]
+EmbedOpt = Annotated[
+    str | None, typer.Option("--embedding-model", help="sentence-transformers model or folder.")
+]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for the LLM.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    base = Settings()
+    update = {k: v for k, v in overrides.items() if v is not None}
+    return base.model_copy(update=update) if update else base
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _open(settings: Settings, *, create: bool = False) -> Any:
+    from rag.pipeline import Rag
+
+    return Rag.open(settings.index, settings, create=create)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _print_answer(answer: Any, *, full_quotes: bool = False) -> None:
+    typer.echo(answer.answer)
+    if answer.citations:
+        typer.echo("")
+        typer.secho("Sources:", bold=True)
+        for c in answer.citations:
+            quote = " ".join(c.quote.split()) if full_quotes else _short(c.quote)
+            typer.echo(f'[{c.n}] {c.title} — "{quote}" ({Path(c.source).name}:{c.line})')
+    elif answer.related:
+        typer.echo("")
+        typer.secho("Nearest passages (they do not answer it):", bold=True)
+        for h in answer.related[:3]:
+            typer.echo(f'- {h.title} — "{_short(h.text, 120)}" ({Path(h.source).name}:{h.line})')
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to add or update.")],
+    index: IndexOpt = None,
+    json_out: JsonOpt = False,
+    embedding_model: EmbedOpt = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Chunk size, characters.")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="Chunk overlap, characters.")] = None,
+) -> None:
+    """Add or update files and folders (.txt, .md, .html, .pdf)."""
+    settings = _settings(
+        index=index, embedding_model=embedding_model,
+        chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+    )  # fmt: skip
+    rag = _open(settings, create=True)
+    summary = rag.add(
+        paths,
+        progress=sys.stderr.isatty() and not json_out,
+        on_skip=lambda msg: typer.echo(f"warning: skipped {msg}", err=True),
+    )
+    if json_out:
+        _print_json(summary.to_dict())
+        return
+    typer.echo(
+        f"{summary.documents} documents ({summary.added} added, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.removed} removed), {summary.chunks} chunks, "
+        f"{summary.embedded} embedded → {rag.path}"
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    index: IndexOpt = None,
+    k: KOpt = None,
+    json_out: JsonOpt = False,
+    llm: LlmOpt = None,
+    no_llm: NoLlmOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Answer a question from the index, with citations."""
+    if not question.strip():
+        _fail("the question is empty", 2)
+    settings = _settings(index=index, llm="none" if no_llm else llm, threads=threads)
+    rag = _open(settings)
+    answer = rag.ask(question, k)
+    if json_out:
+        _print_json(answer.to_dict())
+    else:
+        _print_answer(answer)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    index: IndexOpt = None,
+    k: KOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the passages that best match a query."""
+    if not query.strip():
+        _fail("the query is empty", 2)
+    rag = _open(_settings(index=index))
+    hits = rag.search(query, k)
+    if json_out:
+        _print_json([h.to_dict() for h in hits])
+        return
+    for i, h in enumerate(hits, start=1):
+        typer.secho(
+            f"[{i}] {h.title}  (score {h.score:.4f}, {Path(h.source).name}:{h.line})", bold=True
+        )
+        typer.echo(f"    {_short(h.text, 300)}")
+
+
+@app.command()
+def docs(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
+    """List the indexed documents."""
+    rag = _open(_settings(index=index))
+    documents = rag.documents()
+    if json_out:
+        _print_json([d.to_dict() for d in documents])
+        return
+    if not documents:
+        typer.echo("the index is empty")
+    for d in documents:
+        date = f" {d.date}" if d.date else ""
+        typer.echo(f"{d.doc_id}  {d.chunks:4d} chunks{date}  {d.title}\n    {d.source}")
+
+
+@app.command()
+def remove(
+    doc: Annotated[str, typer.Argument(help="Document id or source path.")],
+    index: IndexOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete a document from the index."""
+    rag = _open(_settings(index=index))
+    summary = rag.remove(doc)
+    if json_out:
+        _print_json(summary.to_dict())
+    else:
+        typer.echo(f"removed {doc}; {summary.documents} documents, {summary.chunks} chunks left")
+
+
+@app.command()
+def chat(
+    index: IndexOpt = None,
+    k: KOpt = None,
+    llm: LlmOpt = None,
+    no_llm: NoLlmOpt = False,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Ask questions one after another. /sources shows the quotes; Ctrl-D leaves."""
+    from rag.chat import run_chat
+
+    settings = _settings(index=index, llm="none" if no_llm else llm, threads=threads)
+    run_chat(_open(settings), k, print_answer=_print_answer)
+
+
+@app.command()
+def serve(
+    index: IndexOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    llm: LlmOpt = None,
+    no_llm: NoLlmOpt = False,
+) -> None:
+    """Run the HTTP service (OpenAPI docs at /docs)."""
+    try:
+        from api.app import serve as run_server
+    except ImportError as exc:
+        _fail(f"the HTTP service is not available: {exc}", 1)
+        return
+    settings = _settings(index=index, llm="none" if no_llm else llm)
+    run_server(settings, host=host, port=port)
+
+
+@app.command(name="eval")
+def evaluate(
+    file: Annotated[Path, typer.Argument(help="QA file: our JSONL or the RGB format.")],
+    index: IndexOpt = None,
+    k: KOpt = None,
+    json_out: JsonOpt = False,
+    llm: LlmOpt = None,
+    no_llm: NoLlmOpt = False,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    build: Annotated[
+        bool, typer.Option(help="For RGB files: pool the passages and (re)build the index.")
+    ] = True,
+) -> None:
+    """Measure accuracy, citation precision, hit rate, abstention and latency on a QA file."""
+    from rag.evaluation import evaluate_file, format_report
+
+    settings = _settings(index=index, llm="none" if no_llm else llm)
+    report = evaluate_file(
+        file, settings, k=k, limit=limit, build=build, progress=sys.stderr.isatty()
+    )
+    if json_out:
+        _print_json(report)
+    else:
+        typer.echo(format_report(report))
+
+
+def main() -> None:
+    """Entry point: turn library errors into one line on stderr and an exit code."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app(standalone_mode=False)
+    except RagError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""One frozen settings object, read from ``RAG_`` environment variables.
+
+CLI flags override fields with :meth:`Settings.model_copy`; nothing else in the
+library reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_LLM = "qwen2.5-coder-1.5b"
+
+
+class Settings(BaseSettings):
+    """Every knob of the product, with defaults that work offline on a laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", frozen=True, extra="ignore")
+
+    index: Path = Field(default=Path("index"), description="Folder of the index.")
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="Packaged name, sentence-transformers model name, or local folder.",
+    )
+    llm: str = Field(
+        default=DEFAULT_LLM,
+        description="Packaged model name (smollm2-135m, qwen2.5-coder-0.5b, "
+        "qwen2.5-coder-1.5b), a path to a .gguf file, or 'none' for extractive answers.",
+    )
+    chunk_size: int = Field(default=700, ge=100, le=20000, description="Chunk size, characters.")
+    chunk_overlap: int = Field(default=200, ge=0, description="Overlap between chunks, characters.")
+    top_k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
+    threads: int = Field(default=2, ge=1, le=256, description="CPU threads for the LLM.")
+    context_size: int = Field(default=4096, ge=512, le=131072, description="LLM context, tokens.")
+    max_answer_tokens: int = Field(default=160, ge=8, le=4096)
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Embedding batch size.")
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "rag",
+        description="Where packaged GGUF parts are assembled once.",
+    )
+
+    @property
+    def llm_enabled(self) -> bool:
+        return self.llm.strip().lower() not in {"", "none", "off", "false", "0"}

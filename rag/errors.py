@@ -1,0 +1,70 @@
+"""Errors raised by the library.
+
+Every error the library raises on purpose derives from :class:`RagError`, so
+callers (the CLI, the HTTP layer, other tools) can catch one class::
+
+    RagError                      root; ``str(err)`` is a one-line message for a person
+    ├── BadInputError             the caller asked for something that cannot work (exit 2)
+    │   ├── EmptyQuestionError    a question that is empty or only whitespace
+    │   ├── PathNotFoundError     a file or folder that does not exist
+    │   └── UnreadableDocumentError  a binary, empty, corrupt or undecodable file
+    ├── IndexError_               the index folder is missing, corrupt, or incompatible (exit 2)
+    │   ├── IndexNotFoundError    no index at the given path
+    │   ├── IndexCorruptError     files are missing or do not agree with each other
+    │   └── EmbeddingMismatchError  index built with another embedding model
+    ├── ModelError                a model cannot be found or loaded (exit 2)
+    │   └── ChecksumError         a model file whose sha256 does not match
+    └── GenerationError           the LLM failed while answering (exit 1)
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Root of every error the library raises on purpose."""
+
+    exit_code = 1
+
+
+class BadInputError(RagError):
+    exit_code = 2
+
+
+class EmptyQuestionError(BadInputError):
+    pass
+
+
+class PathNotFoundError(BadInputError):
+    pass
+
+
+class UnreadableDocumentError(BadInputError):
+    pass
+
+
+class IndexError_(RagError):  # noqa: N801 - avoid shadowing the builtin IndexError
+    exit_code = 2
+
+
+class IndexNotFoundError(IndexError_):
+    pass
+
+
+class IndexCorruptError(IndexError_):
+    pass
+
+
+class EmbeddingMismatchError(IndexError_):
+    pass
+
+
+class ModelError(RagError):
+    exit_code = 2
+
+
+class ChecksumError(ModelError):
+    pass
+
+
+class GenerationError(RagError):
+    exit_code = 1

@@ -1,0 +1,150 @@
+"""LLM generators: the :class:`Generator` protocol and the llama.cpp implementation."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag.errors import GenerationError, ModelError
+
+Messages = list[dict[str, str]]
+TokenCallback = Callable[[str], None]
+
+
+class Generator(Protocol):
+    """Produces text for chat messages, optionally constrained by a JSON schema."""
+
+    @property
+    def name(self) -> str: ...
+
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 256,
+        on_token: TokenCallback | None = None,
+    ) -> str:
+        """Return the completion; call ``on_token`` with each piece as it is produced.
+
+        Raises :class:`GenerationError` when the model fails.
+        """
+        ...
+
+
+class LlamaCppGenerator:
+    """llama-cpp-python, loaded once (on first use or :meth:`warm_up`), greedy decoding.
+
+    llama.cpp keeps the KV cache of the previous prompt, so a fixed instruction
+    prefix is not processed again for the next question. Calls are serialised:
+    a llama.cpp context is not thread-safe.
+    """
+
+    def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int = 2) -> None:
+        self._path = model_path
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads
+        self._llm: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._path.name
+
+    def warm_up(self) -> None:
+        if self._llm is not None:
+            return
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise ModelError("llama-cpp-python is not installed") from exc
+        with _quiet_stderr():
+            try:
+                self._llm = Llama(
+                    model_path=str(self._path),
+                    n_ctx=self._n_ctx,
+                    n_threads=self._n_threads,
+                    n_threads_batch=self._n_threads,
+                    n_batch=512,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise ModelError(f"cannot load LLM {self._path}: {exc}") from None
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 256,
+        on_token: TokenCallback | None = None,
+    ) -> str:
+        self.warm_up()
+        kwargs: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "top_k": 1,
+            "seed": 0,
+        }
+        if schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        with self._lock:
+            try:
+                if on_token is None:
+                    out = self._llm.create_chat_completion(**kwargs)
+                    return str(out["choices"][0]["message"]["content"] or "")
+                pieces: list[str] = []
+                for chunk in self._llm.create_chat_completion(stream=True, **kwargs):
+                    piece = chunk["choices"][0]["delta"].get("content") or ""
+                    if piece:
+                        pieces.append(piece)
+                        on_token(piece)
+                return "".join(pieces)
+            except (ValueError, RuntimeError) as exc:
+                raise GenerationError(f"the LLM failed: {exc}") from None
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence llama.cpp's C-level log lines while a model loads."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(fd, 2)
+            os.close(fd)
+
+
+def parse_json_answer(text: str) -> dict[str, Any]:
+    """Parse the model's constrained JSON; tolerate a truncated tail."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        # Truncated by max_tokens: close the string and object.
+        for suffix in ('"}', "}", '"]}'):
+            try:
+                value = json.loads(text + suffix)
+                break
+            except json.JSONDecodeError:
+                continue
+        else:
+            raise GenerationError("the LLM returned malformed JSON") from None
+    if not isinstance(value, dict):
+        raise GenerationError("the LLM returned JSON that is not an object")
+    return value
