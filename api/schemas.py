@@ -1,0 +1,90 @@
+"""Request and response bodies of the native endpoints (the JSON of DESIGN.md)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(
+        min_length=1, max_length=2000, examples=["When did the US announce leaving Iraq?"]
+    )
+    k: int | None = Field(default=None, ge=1, le=100, description="Passages to retrieve.")
+    stream: bool = Field(
+        default=False,
+        description="Server-Sent Events: 'sources', then 'token' pieces, then 'answer' "
+        "(the checked answer) or 'error'.",
+    )
+
+
+class TextDocumentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, description="The document text.")
+    title: str = Field(default="", max_length=500)
+    source: str | None = Field(
+        default=None, max_length=1000, description="A label for the source (default: text:<hash>)."
+    )
+
+
+class HitOut(BaseModel):
+    doc_id: str
+    source: str
+    title: str
+    start: int
+    end: int
+    text: str
+    score: float
+    line: int = 1
+
+
+class CitationOut(BaseModel):
+    n: int
+    doc_id: str
+    source: str
+    title: str
+    start: int
+    end: int
+    quote: str
+    line: int = 1
+    date: str | None = None
+
+
+class AnswerOut(BaseModel):
+    question: str
+    answer: str
+    answerable: bool
+    citations: list[CitationOut]
+    related: list[HitOut]
+    timings: dict[str, float]
+    mode: str
+    evidence: float
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    source: str
+    title: str
+    hash: str
+    date: str | None
+    chunks: int
+
+
+class SummaryOut(BaseModel):
+    documents: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    chunks: int
+    embedded: int
+    skipped: list[str] = []
+    doc_ids: list[str] = Field(
+        default=[], description="Ids of the documents this request added, updated or removed."
+    )
+
+
+class Status(BaseModel):
+    status: str

@@ -1,0 +1,49 @@
+"""Settings of the HTTP layer only, read from ``RAG_`` environment variables.
+
+The library's own knobs stay in :class:`rag.Settings`; these are the ones a
+service needs on top (key, limits, queue, CORS). Tests pass an instance to
+:func:`api.app.create_app` instead of setting the environment.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """Limits and security of ``rag serve``."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", frozen=True, extra="ignore")
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, every endpoint but /healthz needs 'Authorization: Bearer <key>'.",
+    )
+    max_question_chars: int = Field(default=2000, ge=1, le=2000)
+    max_k: int = Field(default=20, ge=1, le=100, description="Largest k a request may ask for.")
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest request body (uploads included)."
+    )
+    max_upload_files: int = Field(default=20, ge=1, le=1000)
+    max_messages: int = Field(default=64, ge=1, description="Chat messages per completion request.")
+    queue_size: int = Field(
+        default=4, ge=0, le=1000, description="Answers that may wait behind the one generating."
+    )
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed by CORS; empty means CORS off."
+    )
+    reload_seconds: float = Field(
+        default=2.0, ge=0, description="How often to look for a generation written elsewhere."
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _empty_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
