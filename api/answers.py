@@ -21,7 +21,7 @@ from fastapi import Request
 
 from api.errors import ApiError, from_rag_error
 from api.queue import GenerationQueue, QueueFullError
-from rag import Rag, RagError
+from rag import GenerationError, Rag, RagError
 from rag.streaming import AnswerTextStream
 from rag.types import Answer, Hit
 
@@ -86,7 +86,17 @@ class AskRun:
                 raise ClientGone()
             self._emit("sources", hits)
 
-        return self.rag.ask(self.question, self.k, on_token=on_token, on_sources=on_sources)
+        try:
+            return self.rag.ask(self.question, self.k, on_token=on_token, on_sources=on_sources)
+        except GenerationError as exc:
+            # A small model can produce output the library cannot parse; the passages
+            # still answer, so answer from them rather than fail (see docs/http.md).
+            if self._cancelled.is_set():
+                raise ClientGone() from None
+            log.warning("the LLM failed (%s); answering extractively", exc)
+            answer = self.rag.ask(self.question, self.k, use_llm=False)
+            answer.mode = "extractive-fallback"
+            return answer
 
     def _emit(self, kind: Literal["sources", "token"], data: Any) -> None:
         self._loop.call_soon_threadsafe(self._events.put_nowait, Event(kind, data))

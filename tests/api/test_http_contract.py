@@ -149,18 +149,23 @@ def test_limits_on_question_and_k(make_app: AppFactory) -> None:
 def test_unexpected_failures_are_500_without_a_trace(make_app: AppFactory) -> None:
     from api_fakes import FailingGenerator
 
+    with TestClient(make_app(FailingGenerator(RuntimeError("boom /secret/path")))) as client:
+        r = client.post("/v1/ask", json={"question": QUESTION})
+        assert r.status_code == 500
+        assert r.json()["error"]["type"] == "internal_error"
+        assert "secret" not in r.text and "Traceback" not in r.text
+
+
+def test_a_failing_llm_falls_back_to_an_extractive_answer(make_app: AppFactory) -> None:
+    from api_fakes import FailingGenerator
+
     from rag import GenerationError
 
-    failures = [
-        (RuntimeError("boom /secret/path"), "internal_error"),
-        (GenerationError("the LLM failed: out of memory"), "generation_failed"),
-    ]
-    for exc, kind in failures:
-        with TestClient(make_app(FailingGenerator(exc))) as client:
-            r = client.post("/v1/ask", json={"question": QUESTION})
-            assert r.status_code == 500
-            assert r.json()["error"]["type"] == kind
-            assert "secret" not in r.text and "Traceback" not in r.text
+    failing = FailingGenerator(GenerationError("the LLM returned malformed JSON"))
+    with TestClient(make_app(failing)) as client:
+        body = client.post("/v1/ask", json={"question": QUESTION}).json()
+        assert body["mode"] == "extractive-fallback"
+        assert body["answerable"] and body["citations"][0]["quote"] == ANSWER
 
 
 def test_openapi_describes_every_endpoint(client: TestClient) -> None:
