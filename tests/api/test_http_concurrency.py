@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from api_fakes import GatedGenerator
-from conftest import QUESTION, LiveServer
+from api_support import QUESTION, LiveServer
 
 Live = Callable[..., LiveServer]
 LONG = "The US announced leaving Iraq in September 2024 " + "and more words " * 100

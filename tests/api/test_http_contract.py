@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import ANSWER, QUESTION, AppFactory
+from api_support import ANSWER, QUESTION, AppFactory
 from fastapi.testclient import TestClient
 
 

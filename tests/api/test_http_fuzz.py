@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest import LiveServer, make_rag
+from api_support import LiveServer, make_rag
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 

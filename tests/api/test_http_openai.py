@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import openai
 import pytest
-from conftest import ANSWER, KEY, QUESTION, LiveServer
+from api_support import ANSWER, KEY, QUESTION, LiveServer
 from fastapi.testclient import TestClient
 
 from api.conversation import is_follow_up, question_from

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import KEY, QUESTION, AppFactory
+from api_support import KEY, QUESTION, AppFactory
 from fastapi.testclient import TestClient
 
 from api.uploads import safe_name

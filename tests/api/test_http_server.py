@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import KEY, QUESTION, RealServer
+from api_support import KEY, QUESTION, RealServer
 from httpx_sse import connect_sse
 
 pytestmark = pytest.mark.integration
@@ -71,9 +71,12 @@ def test_openai_client_chat_completion_stream_with_a_follow_up(real_server: Real
 
 
 def test_sse_client_on_ask(real_server: RealServer) -> None:
-    with real_server.client() as client, connect_sse(
-        client, "POST", "/v1/ask", json={"question": QUESTION, "stream": True}
-    ) as source:
+    with (
+        real_server.client() as client,
+        connect_sse(
+            client, "POST", "/v1/ask", json={"question": QUESTION, "stream": True}
+        ) as source,
+    ):
         events = [(e.event, e.json()) for e in source.iter_sse()]
     names = [name for name, _ in events]
     assert names[0] == "sources" and names[-1] == "answer"
@@ -86,8 +89,12 @@ def test_sse_client_on_ask(real_server: RealServer) -> None:
 
 def test_a_full_queue_answers_503(real_server: RealServer) -> None:
     real_server.wait_idle()
-    questions = [QUESTION, "Who announced the withdrawal from Iraq?",
-                 "What did officials call the withdrawal?", "When will the mission end?"]  # fmt: skip
+    questions = [
+        QUESTION,
+        "Who announced the withdrawal from Iraq?",
+        "What did officials call the withdrawal?",
+        "When will the mission end?",
+    ]
     with real_server.client() as client, ThreadPoolExecutor(len(questions)) as pool:
         replies = list(pool.map(lambda q: client.post("/v1/ask", json={"question": q}), questions))
     codes = sorted(r.status_code for r in replies)

@@ -1,0 +1,87 @@
+"""The web page at /: served without a CDN, and used for real in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from api_support import KEY, QUESTION, RealServer
+from fastapi.testclient import TestClient
+
+STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+# Records how the answer box grew while it still showed the streamed draft.
+WATCH_DRAFT = """() => {
+  window.draftUpdates = 0;
+  window.draftText = "";
+  const box = document.getElementById("answer");
+  new MutationObserver(() => {
+    if (box.classList.contains("draft") && box.textContent) {
+      window.draftUpdates += 1;
+      window.draftText = box.textContent;
+    }
+  }).observe(box, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def test_the_page_and_its_files_are_served(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
+        assert client.get(asset).status_code == 200, asset
+
+
+def test_nothing_is_loaded_from_another_host() -> None:
+    for path in STATIC.iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text, re.I), path.name
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_ask_in_a_browser_and_click_a_citation(real_server: RealServer) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    real_server.wait_idle()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            external: list[str] = []
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith(real_server.url) else external.append(r.url),
+            )
+            page.goto(real_server.url + "/")
+            # Without the key the document list is refused, and the page asks for it.
+            expect(page.locator("#key")).to_be_visible()
+            page.fill("#key", KEY)
+            page.dispatch_event("#key", "change")
+            expect(page.locator("#docs li")).to_have_count(5)
+
+            page.evaluate(WATCH_DRAFT)
+            page.fill("#question", QUESTION)
+            page.click("#ask-button")
+            cite = page.locator("#answer button.cite").first
+            expect(cite).to_be_visible(timeout=120_000)
+            expect(page.locator("#answer")).to_contain_text("2024")
+            card = page.locator("#cards .card").first
+            expect(card).to_contain_text("Iraq")
+            expect(card.locator("blockquote")).not_to_be_empty()
+
+            # The draft streamed in, token by token, before the checked answer replaced it.
+            assert page.evaluate("window.draftUpdates") >= 2
+            assert page.evaluate("window.draftText")
+
+            cite.click()
+            n = cite.inner_text().strip("[]")
+            expect(page.locator(f"#cite-{n}")).to_have_class(re.compile(r"\bactive\b"))
+            assert external == []
+        finally:
+            browser.close()
