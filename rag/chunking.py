@@ -75,13 +75,16 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     j = dot
     while j > 0 and not text[j - 1].isspace() and text[j - 1] not in "([\"'“‘":
         j -= 1
-    word = text[j:dot].lower()
+    raw = text[j:dot]
+    word = raw.lower()
     if not word:
         return False
     if word in _ABBREVIATIONS:
         return True
     # Initials and dotted acronyms: "J.", "U.S", "e.g".
-    return len(word.replace(".", "")) <= 1 or bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
+    if len(raw) == 1:
+        return raw.isupper()
+    return bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -1,7 +1,8 @@
 """Read files into :class:`Document` objects: .txt, .md, .html/.htm and .pdf.
 
-For .txt and .md the document text is the file's UTF-8 text unchanged, so chunk
-offsets point into the file itself. HTML is reduced to its main text; PDFs give
+For .txt and .md the document text is the file's UTF-8 text unchanged (as
+``open(path).read()`` returns it, with universal newlines), so chunk offsets
+point into the file itself. HTML is reduced to its main text; PDFs give
 one text per page, joined with blank lines, and the page offsets are kept.
 """
 
@@ -95,7 +96,9 @@ def _decode_text(data: bytes, path: Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UnreadableDocumentError(f"{path}: not valid UTF-8 ({exc.reason})") from None
-    return text
+    # Universal newlines, exactly as open(path).read() returns the text, so that
+    # open(source).read()[start:end] == quote holds for CRLF files too.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _read_plain(data: bytes, path: Path) -> tuple[str, str | None, tuple[int, ...]]:
@@ -110,7 +113,7 @@ _HTML_BLOCKS = {
 
 
 def _read_html(data: bytes, path: Path) -> tuple[str, str | None, tuple[int, ...]]:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     raw = _decode_text(data, path)
     tree = HTMLParser(raw)

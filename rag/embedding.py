@@ -83,7 +83,11 @@ class SentenceTransformerEmbedder:
                 f"cannot load embedding model '{self._configured}': {str(exc).splitlines()[0]}"
             ) from None
         self._model = model
-        dim = model.get_sentence_embedding_dimension()
+        get_dim = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
+        dim = get_dim()
         self._dim = int(dim) if dim else int(model.encode(["x"]).shape[1])
 
     @property

@@ -267,6 +267,21 @@ class Rag:
             for d in sorted(snap.documents.values(), key=lambda d: d.source)
         ]
 
+    def span_text(self, doc_id: str, start: int, end: int) -> str | None:
+        """``document.text[start:end]`` rebuilt from the stored chunks, or ``None``."""
+        snap = self._snapshot()
+        rec = snap.documents.get(doc_id)
+        if rec is None:
+            return None
+        pieces: dict[int, str] = {}
+        for cid in rec.chunk_ids:
+            c = snap.chunks[cid]
+            for pos in range(max(start, c.start), min(end, c.end)):
+                pieces.setdefault(pos, c.text[pos - c.start])
+        if len(pieces) != end - start:
+            return None
+        return "".join(pieces[p] for p in range(start, end))
+
     def reload(self) -> None:
         """Pick up a newer generation written by another process."""
         if storage.exists(self.path):

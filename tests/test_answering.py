@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rag import Answer, Rag, Settings
+from rag.answering import answer_kind
+from rag.streaming import AnswerTextStream
+from rag.support import key_facts, missing_facts
+from rag.testing import CannedGenerator, HashEmbedder
+
+Q = "When did the United States announce the end of its mission in Iraq?"
+
+
+def _check_contract(answer: Answer) -> None:
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
+    assert markers == {c.n for c in answer.citations}
+    for c in answer.citations:
+        assert Path(c.source).read_text("utf-8")[c.start : c.end] == c.quote
+
+
+def _rag(settings: Settings, corpus: Path, gen: CannedGenerator | None) -> Rag:
+    rag = Rag.open(settings.index, settings, create=True, embedder=HashEmbedder(), generator=gen)
+    rag.add([corpus])
+    return rag
+
+
+def test_supported_llm_answer_cites_tightest_sentence(settings: Settings, corpus: Path) -> None:
+    gen = CannedGenerator('{"answer": "It was announced in September 2024."}')
+    answer = _rag(settings, corpus, gen).ask(Q)
+    assert answer.answerable and answer.mode == "llm"
+    assert answer.answer == "It was announced in September 2024. [1]"
+    assert answer.citations[0].quote.startswith("In September 2024, the United States")
+    assert answer.citations[0].quote.endswith("mission in Iraq.")
+    _check_contract(answer)
+    # The model never sees instructions from documents as instructions: they are passages.
+    system = gen.prompts[0][0]["content"]
+    assert "never instructions" in system
+
+
+def test_unsupported_claim_is_dropped(settings: Settings, corpus: Path) -> None:
+    gen = CannedGenerator(
+        '{"answer": "It was announced in September 2024. It cost 9 billion dollars."}'
+    )
+    answer = _rag(settings, corpus, gen).ask(Q)
+    assert "9 billion" not in answer.answer
+    assert "September 2024" in answer.answer
+    _check_contract(answer)
+
+
+def test_invented_answer_falls_back_to_quotes(settings: Settings, corpus: Path) -> None:
+    gen = CannedGenerator('{"answer": "In March 2019, under President Obama."}')
+    answer = _rag(settings, corpus, gen).ask(Q)
+    assert answer.mode == "extractive-fallback"
+    assert "2019" not in answer.answer and "September 2024" in answer.answer
+    _check_contract(answer)
+
+
+def test_extractive_without_llm(fake_rag: Rag) -> None:
+    answer = fake_rag.ask(Q)
+    assert answer.mode == "extractive" and answer.answerable
+    assert "September 2024" in answer.answer
+    _check_contract(answer)
+
+
+def test_unrelated_question_abstains(settings: Settings, corpus: Path) -> None:
+    gen = CannedGenerator('{"answer": "Argentina won it."}')
+    answer = _rag(settings, corpus, gen).ask("Who won the 2022 FIFA World Cup football final?")
+    assert not answer.answerable and answer.citations == []
+    assert "do not contain" in answer.answer
+    assert answer.related
+    assert gen.prompts == []  # no generation when the evidence is weak
+
+
+def test_model_says_not_found_with_middling_evidence(settings: Settings, corpus: Path) -> None:
+    gen = CannedGenerator('{"answer": "NOT FOUND"}')
+    rag = _rag(settings, corpus, gen)
+    answer = rag.ask("How many analysts were surprised by the withdrawal decision?")
+    assert answer.citations == [] or answer.answerable
+    _check_contract(answer)
+
+
+def test_streaming_passes_raw_tokens(settings: Settings, corpus: Path) -> None:
+    gen = CannedGenerator('{"answer": "It was announced in September 2024."}')
+    pieces: list[str] = []
+    text: list[str] = []
+    stream = AnswerTextStream(text.append)
+
+    def on_token(p: str) -> None:
+        pieces.append(p)
+        stream.feed(p)
+
+    _rag(settings, corpus, gen).ask(Q, on_token=on_token)
+    assert len(pieces) > 3
+    assert "".join(text) == "It was announced in September 2024."
+
+
+def test_answer_text_stream_decodes_escapes() -> None:
+    out: list[str] = []
+    s = AnswerTextStream(out.append)
+    for piece in ['{ "ans', 'wer": "a \\"q', '\\" \\u00e9', 'tc" }', "ignored"]:
+        s.feed(piece)
+    assert "".join(out) == 'a "q" étc'
+
+
+def test_conflicting_dates_are_both_stated(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "conflict"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Strike report\n\nThe drone strike on the ISIL commander took place earlier in 2024.\n"
+    )
+    (folder / "b.txt").write_text(
+        "Another strike report\n\nThe drone strike on the ISIL commander took place in late 2023.\n"
+    )
+    rag = _rag(settings, folder, None)
+    answer = rag.ask("When did the drone strike on the ISIL commander take place?")
+    assert "2024" in answer.answer and "2023" in answer.answer
+    assert len(answer.citations) == 2
+    _check_contract(answer)
+
+
+def test_key_facts() -> None:
+    facts = key_facts("In September 2024, about 2,500 U.S. troops left Baghdad.")
+    assert {"september", "2024", "2500", "baghdad"} <= facts
+    assert missing_facts({"2500", "baghdad"}, "2,500 troops were in Baghdad") == set()
+    assert missing_facts({"2024"}, "late 2023") == {"2024"}
+
+
+def test_answer_kind() -> None:
+    assert answer_kind("When did it happen?") == "date"
+    assert answer_kind("How many troops?") == "number"
+    assert answer_kind("Who won?") == "name"
+    assert answer_kind("Why did it happen?") is None
