@@ -161,17 +161,18 @@ class Answerer:
             t1 = time.perf_counter()
             text = self._generate(generator, question, sentences, on_token)
             timings["generate_ms"] = (time.perf_counter() - t1) * 1000
-            if text is not None and text.strip().upper().strip(".\"' ") != NOT_FOUND:
+            if text is not None and _is_not_found(text):
+                # The model read the best passages and found no answer.
+                return self._abstain(question, related, evidence, timings)
+            if text is not None:
                 checked = self._check(question, text, sentences)
                 if checked is not None:
-                    answer_text, cites = checked
-                    answer_text, cites = self._add_conflicts(
-                        question, answer_text, cites, sentences
-                    )
-                    return Answer(question, answer_text, True, cites, [], timings, "llm", evidence)
-            elif evidence < self._threshold + 0.15:
-                # The model found nothing and the evidence is only middling: abstain.
-                return self._abstain(question, related, evidence, timings)
+                    text, cites = self._add_conflicts(question, *checked, sentences)
+                    return Answer(question, text, True, cites, [], timings, "llm", evidence)
+                if answer_kind(question) is not None:
+                    # It named a date, number or name that no passage states: the passages
+                    # were on topic but did not hold the fact asked for.
+                    return self._abstain(question, related, evidence, timings)
         text, cites = self._extractive(sentences)
         text, cites = self._add_conflicts(question, text, cites, sentences)
         mode = "extractive" if generator is None else "extractive-fallback"
@@ -275,7 +276,7 @@ class Answerer:
             facts = key_facts(claim) - qfacts
             best: tuple[float, int, Sentence] | None = None
             for j, unit in enumerate(units):
-                if facts and missing_facts(facts, unit.text):
+                if facts and missing_facts(facts, unit.text, _date_words(unit.passage.date)):
                     continue
                 sim = max(float(qc[i] @ uv[j]), float(cv[i] @ uv[j]))
                 if not facts and len(content_words(claim) - content_words(question)) > 0:
@@ -363,13 +364,15 @@ _KINDS = (
     (
         "date",
         re.compile(
-            r"^(when|what (year|date|day|month|time)|which (year|date|day|month))\b|\b(what|which) year\b"
+            r"^(when|what (year|date|day|month|time)|which (year|date|day|month))\b"
+            r"|\b(what|which) year\b"
         ),
     ),
     (
         "number",
         re.compile(
-            r"^(how (many|much|long|old|far|big|large|tall|high))\b|\b(what|which) (number|percentage|amount|price|score)\b"
+            r"^(how (many|much|long|old|far|big|large|tall|high))\b"
+            r"|\b(what|which) (number|percentage|amount|price|score)\b"
         ),
     ),
     (
@@ -380,7 +383,8 @@ _KINDS = (
     ),
 )
 _BACK_REFERENCE = re.compile(
-    r"^(this|that|these|those|it|they|he|she|the (move|decision|strike|operation|report|attack|group|announcement))\b",
+    r"^(this|that|these|those|it|they|he|she"
+    r"|the (move|decision|strike|operation|report|attack|group|announcement))\b",
     re.I,
 )
 _TERMINAL = re.compile(r"[.!?…][\"'”’)\]*]*$")
@@ -421,6 +425,18 @@ def _fit_bonus(kind: str | None, qfacts: set[str], s: Sentence) -> float:
     else:
         has = any(f.isalpha() and f not in _MONTHS for f in new)
     return bonus + (KIND_BONUS if has else -KIND_BONUS)
+
+
+def _is_not_found(text: str) -> bool:
+    return text.strip().upper().strip(".\"' ") == NOT_FOUND or not text.strip()
+
+
+def _date_words(date: str | None) -> str:
+    """A document date as words facts can match: "2021-07-15" -> "2021 july 15"."""
+    if not date:
+        return ""
+    year, month, day = date.split("-")
+    return f"{year} {_MONTHS[int(month) - 1]} {int(day)}"
 
 
 def _is_pair(unit: Sentence) -> bool:

@@ -41,7 +41,7 @@ def run_chat(rag: Any, k: int | None, *, print_answer: Callable[..., None]) -> N
             continue
         streamed: list[str] = []
 
-        def show(text: str) -> None:
+        def show(text: str, streamed: list[str] = streamed) -> None:
             if not streamed:
                 out.write("\x1b[2m" if out.isatty() else "")
             streamed.append(text)

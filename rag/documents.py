@@ -225,9 +225,9 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             raise PathNotFoundError(f"no such file or folder: {p}")
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts):
-                    if f.suffix.lower() in SUPPORTED_SUFFIXES:
-                        yield f.resolve()
+                hidden = any(part.startswith(".") for part in f.relative_to(p).parts)
+                if f.is_file() and not hidden and f.suffix.lower() in SUPPORTED_SUFFIXES:
+                    yield f.resolve()
         else:
             yield p.resolve()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 32) -> None:
         self._configured = model
         self._batch_size = batch_size
-        self._model: object | None = None
+        self._model: Any = None
         self._dim: int | None = None
 
     @property
@@ -100,7 +100,7 @@ class SentenceTransformerEmbedder:
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(  # type: ignore[attr-defined]
+        vectors = self._model.encode(
             list(texts),
             batch_size=self._batch_size,
             normalize_embeddings=True,

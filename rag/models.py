@@ -8,6 +8,7 @@ error, never a silent load. A plain path to a ``.gguf`` file is used as it is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -95,10 +96,8 @@ def _verified(path: Path, expected: str) -> Path:
             f"model file {path} has sha256 {actual[:12]}…, expected {expected[:12]}… "
             "(corrupt or wrong file; reinstall the model package)"
         )
-    try:
+    with contextlib.suppress(OSError):  # a read-only package folder: just verify next time
         stamp.write_text(key + "\n")
-    except OSError:
-        pass
     return path
 
 

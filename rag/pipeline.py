@@ -37,7 +37,7 @@ from rag.retrieval import fuse
 from rag.scripts import script_profile, unseen_scripts
 from rag.storage import DocRecord, Snapshot
 from rag.stores.faiss_store import FaissStore
-from rag.types import Answer, Document, DocumentInfo, Hit, IndexSummary
+from rag.types import Answer, Chunk, Document, DocumentInfo, Hit, IndexSummary
 
 log = logging.getLogger("rag")
 
@@ -216,7 +216,7 @@ class Rag:
                 base = self._empty_snapshot()
             snap = _copy(base)
             added = updated = unchanged = removed = 0
-            new_chunks = []
+            new_chunks: list[tuple[str, Chunk]] = []
             for doc_id in remove:
                 removed += _drop(snap, doc_id)
             for doc in _dedupe(docs):

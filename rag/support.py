@@ -200,10 +200,24 @@ def text_facts(text: str) -> set[str]:
     return tokens
 
 
-def missing_facts(claim_facts: Iterable[str], passage: str) -> set[str]:
-    """Facts of the claim that do not occur in ``passage``."""
-    present = text_facts(passage)
-    return {f for f in claim_facts if f not in present}
+def missing_facts(claim_facts: Iterable[str], passage: str, extra: str = "") -> set[str]:
+    """Facts of the claim that occur neither in ``passage`` nor in ``extra`` (e.g. its date).
+
+    A name also matches its derived forms: "Russia" is found in "Russian", "Iraq" in "Iraqi".
+    """
+    present = text_facts(passage) | text_facts(extra)
+    missing = set()
+    for f in claim_facts:
+        if f in present:
+            continue
+        if f.isalpha() and len(f) >= 4 and any(_derived(t, f) for t in present):
+            continue
+        missing.add(f)
+    return missing
+
+
+def _derived(token: str, name: str) -> bool:
+    return token.startswith(name) and len(token) - len(name) <= 3
 
 
 def overlap(question_words: set[str], text: str) -> float:

@@ -36,7 +36,8 @@ class FaissStore:
     def remove(self, ids: np.ndarray) -> int:
         if len(ids) == 0:
             return 0
-        return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
+        selector = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
+        return int(self._index.remove_ids(selector))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
