@@ -30,6 +30,12 @@ class Settings(BaseSettings):
         description="Packaged model name (smollm2-135m, qwen2.5-coder-0.5b, "
         "qwen2.5-coder-1.5b), a path to a .gguf file, or 'none' for extractive answers.",
     )
+    llm_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible server (http://host:port/v1); "
+        "when set, generation goes there instead of a local GGUF model.",
+    )
+    llm_timeout: float = Field(default=120.0, gt=0, description="Seconds per remote request.")
     chunk_size: int = Field(default=700, ge=100, le=20000, description="Chunk size, characters.")
     chunk_overlap: int = Field(default=200, ge=0, description="Overlap between chunks, characters.")
     top_k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")

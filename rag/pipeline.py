@@ -112,7 +112,13 @@ class Rag:
     def generator(self) -> Generator | None:
         """The LLM, resolved and verified on first use; ``None`` in extractive mode."""
         with self._model_lock:
-            if self._generator is None and self.settings.llm_enabled:
+            if self._generator is None and self.settings.llm_enabled and self.settings.llm_url:
+                from rag.remote import RemoteGenerator
+
+                self._generator = RemoteGenerator(
+                    self.settings.llm_url, model=self.settings.llm, timeout=self.settings.llm_timeout
+                )
+            elif self._generator is None and self.settings.llm_enabled:
                 from rag.models import resolve_llm
 
                 path = resolve_llm(self.settings.llm, self.settings.cache_dir)
