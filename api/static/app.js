@@ -191,6 +191,7 @@ async function loadDocs() {
     remove.type = "button";
     remove.textContent = "delete";
     remove.addEventListener("click", async () => {
+      if (!confirm(`Delete "${d.title}" from the index?`)) return;
       const r = await fetch(`/v1/documents/${encodeURIComponent(d.doc_id)}`, {
         method: "DELETE", headers: headers(),
       });
