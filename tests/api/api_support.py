@@ -34,6 +34,9 @@ IRAQ = (
 )
 BANANAS = "Bananas are yellow fruit grown in tropical places. They are rich in potassium."
 KEY = "test-key-5f2c"
+# The smallest packaged model that answers the seeds' questions: SmolLM2-135M mostly
+# replies NOT FOUND there, which the library (rightly) turns into an abstention.
+TEST_LLM = "qwen2.5-coder-0.5b"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -137,7 +140,7 @@ def _wait_ready(server: RealServer, timeout: float = 300) -> None:
     raise TimeoutError(f"rag serve not ready:\n{server.log.read_text()[-3000:]}")
 
 
-def start_real_server(folder: Path, *, llm: str = "smollm2-135m", **env_extra: str) -> RealServer:
+def start_real_server(folder: Path, *, llm: str = TEST_LLM, **env_extra: str) -> RealServer:
     """Index the seeds into ``folder/index`` and start `rag serve` over it; wait until ready."""
     index = folder / "index"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}

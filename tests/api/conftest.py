@@ -53,7 +53,7 @@ def live(make_app: AppFactory) -> Callable[..., LiveServer]:
 
 @pytest.fixture(scope="session")
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
-    """`rag serve --llm smollm2-135m` over the seeds, with a key and a queue of one."""
+    """`rag serve --llm qwen2.5-coder-0.5b` over the seeds, with a key and a queue of one."""
     server = start_real_server(tmp_path_factory.mktemp("served"), RAG_QUEUE_SIZE="1")
     try:
         yield server

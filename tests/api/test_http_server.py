@@ -1,4 +1,4 @@
-"""Against a real `rag serve` (seeds indexed, SmolLM2-135M answering) on a loopback port."""
+"""Against a real `rag serve` (seeds indexed, a small packaged LLM answering) on a loopback port."""
 
 from __future__ import annotations
 
