@@ -38,6 +38,7 @@ schema = schemathesis.openapi.from_dict(
     max_examples=EXAMPLES,
     deadline=None,
     derandomize=True,
+    database=None,  # nothing written to .hypothesis/
     suppress_health_check=list(HealthCheck),
 )
 def test_no_input_causes_a_server_error(case: schemathesis.Case, fuzzed_server: LiveServer) -> None:
