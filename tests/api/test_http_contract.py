@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
-from api_support import ANSWER, QUESTION, AppFactory
+import pytest
+from api_support import ANSWER, QUESTION, AppFactory, make_rag
 from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import ApiSettings
+from rag import Rag, Settings
 
 
 def sse_events(text: str) -> list[tuple[str, Any]]:
@@ -176,3 +184,51 @@ def test_openapi_describes_every_endpoint(client: TestClient) -> None:
         "multipart/form-data", "application/json"}  # fmt: skip
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_healthz_answers_while_models_load_and_readyz_waits(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from api.service import Service
+
+    gate = threading.Event()
+    load = Service.load
+
+    def slow_load(self: Service, rag: Rag | None = None) -> None:
+        gate.wait(10)
+        load(self, make_rag(tmp_path / "slow"))
+
+    monkeypatch.setattr(Service, "load", slow_load)
+    app = create_app(Settings(index=tmp_path / "slow", llm="none"), api_settings=ApiSettings())
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        for path in ("/readyz", "/v1/documents"):
+            r = client.get(path)
+            assert r.status_code == 503 and r.headers["retry-after"] == "5"
+            assert r.json()["error"]["type"] == "not_ready"
+        gate.set()
+        deadline = time.monotonic() + 10
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert len(client.get("/v1/documents").json()) == 2
+
+
+def test_a_model_that_cannot_load_is_reported_by_readyz(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from rag import ModelError
+
+    def fail(self: Rag) -> None:
+        raise ModelError("cannot load embedding model 'missing'")
+
+    monkeypatch.setattr(Rag, "warm_up", fail)
+    settings = Settings(index=tmp_path / "index", llm="none")
+    with TestClient(create_app(settings, api_settings=ApiSettings())) as client:
+        deadline = time.monotonic() + 10
+        while "failed" not in (r := client.get("/readyz")).text:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert r.status_code == 503 and "embedding model" in r.json()["error"]["message"]
+        assert client.get("/v1/search", params={"q": "x"}).status_code == 503
+        assert client.get("/healthz").status_code == 200
