@@ -127,9 +127,13 @@ class AskRun:
             while True:
                 getter = asyncio.ensure_future(self._events.get())
                 waiting: set[asyncio.Future[Any]] = {getter, future}
-                done, _ = await asyncio.wait(
-                    waiting, timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED
-                )
+                try:
+                    done, _ = await asyncio.wait(
+                        waiting, timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED
+                    )
+                except BaseException:  # cancelled: the client went away
+                    getter.cancel()
+                    raise
                 if getter in done:
                     yield getter.result()
                     continue

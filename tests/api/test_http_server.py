@@ -131,3 +131,18 @@ def test_upload_answer_delete_never_cited(real_server: RealServer) -> None:
             assert doc_id not in cited | related
         hits = client.get("/v1/search", params={"q": "Zorblax festival Quillhaven"}).json()
         assert doc_id not in {h["doc_id"] for h in hits}
+
+
+def test_a_disconnect_mid_stream_frees_the_model(real_server: RealServer) -> None:
+    real_server.wait_idle()
+    with real_server.client() as client:
+        body = {"question": QUESTION, "stream": True}
+        with client.stream("POST", "/v1/ask", json=body) as r:
+            for line in r.iter_lines():
+                if line.startswith("event: token"):
+                    break
+        real_server.wait_idle(timeout=30)
+        # The interrupted generation left llama.cpp usable for the next question.
+        answer = client.post("/v1/ask", json={"question": QUESTION}).json()
+        assert answer["answerable"] is True
+        check_citations(answer["answer"], answer["citations"])
