@@ -75,6 +75,8 @@ class LlamaCppGenerator:
                 )
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"cannot load LLM {self._path}: {exc}") from None
+            # One token now, so the first question does not pay for llama.cpp's first-call setup.
+            self._llm.create_completion("Hello", max_tokens=1, temperature=0.0)
 
     def count_tokens(self, text: str) -> int:
         self.warm_up()

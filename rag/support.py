@@ -166,8 +166,12 @@ def _stem(word: str) -> str:
     return word
 
 
-def key_facts(text: str) -> set[str]:
-    """Numbers, months and names stated in ``text``, normalised to lower case."""
+def key_facts(text: str, *, short: bool = False) -> set[str]:
+    """Numbers, months and names stated in ``text``, normalised to lower case.
+
+    In a ``short`` text (an entity answer such as "Russia, in June") a capitalised
+    word counts as a name even where it opens the sentence.
+    """
     facts = {normalise_number(n) for n in _NUMBER.findall(text)}
     for m in _WORD.finditer(text):
         word = m.group(0)
@@ -176,7 +180,11 @@ def key_facts(text: str) -> set[str]:
             facts.add(low)
         elif low in _NUMBER_WORDS:
             facts.add(_NUMBER_WORDS[low])
-        elif word[0].isupper() and low not in _STOP and not _opens_sentence(text, m.start()):
+        elif (
+            word[0].isupper()
+            and low not in _STOP
+            and (short or not _opens_sentence(text, m.start()))
+        ):
             facts.add(low)
     return facts
 
