@@ -41,7 +41,9 @@ SUPPORT_RELEVANCE = 0.45
 SUPPORT_GAP = 0.25
 CONFLICT_MARGIN = 0.12
 KIND_BONUS = 0.12
-PASSAGES_FOR_LLM = 5
+PASSAGES_FOR_LLM = 5  # at least this many sentences go to the model
+MAX_PASSAGES_FOR_LLM = 10  # at most this many, while they fit in CONTEXT_CHARS
+CONTEXT_CHARS = 1400  # about 350 tokens: prompt processing is the main cost on a CPU
 NOT_FOUND = "NOT FOUND"
 
 SYSTEM_PROMPT = (
@@ -243,9 +245,13 @@ class Answerer:
 
     @staticmethod
     def _context(sentences: Sequence[Sentence]) -> list[Sentence]:
-        """The top sentences; one that opens with a back-reference gets its predecessor."""
+        """The top sentences within a size budget (short sentences: more of them); one
+        that opens with a back-reference gets its predecessor."""
         out: list[Sentence] = []
-        for s in sentences[:PASSAGES_FOR_LLM]:
+        used = 0
+        for s in sentences[:MAX_PASSAGES_FOR_LLM]:
+            if len(out) >= PASSAGES_FOR_LLM and used + len(s.text) > CONTEXT_CHARS:
+                break
             c = s.passage.chunk
             if _BACK_REFERENCE.match(s.text):
                 spans = split_sentences(c.text)
@@ -254,6 +260,7 @@ class Answerer:
                     a, b = spans[idx - 1][0], spans[idx][1]
                     s = Sentence(s.passage, c.start + a, c.start + b, c.text[a:b], s.relevance)
             out.append(s)
+            used += len(s.text)
         return out
 
     # -- checking ------------------------------------------------------------------------
