@@ -28,6 +28,7 @@ from rag.chunking import split_sentences
 from rag.embedding import Embedder
 from rag.errors import GenerationError
 from rag.generation import Generator, TokenCallback, parse_json_answer
+from rag.support import MONTHS as _MONTHS
 from rag.support import content_words, key_facts, missing_facts, overlap
 from rag.types import Answer, Chunk, Citation, Hit
 
@@ -59,20 +60,6 @@ ANSWER_SCHEMA = {
     "required": ["answer"],
 }
 _DATE_FACT = re.compile(r"^(?:1[89]|20)\d\d$")
-_MONTHS = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-]
 
 
 @dataclass(frozen=True)

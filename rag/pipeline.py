@@ -115,9 +115,9 @@ class Rag:
             if self._generator is None and self.settings.llm_enabled and self.settings.llm_url:
                 from rag.remote import RemoteGenerator
 
-                self._generator = RemoteGenerator(
-                    self.settings.llm_url, model=self.settings.llm, timeout=self.settings.llm_timeout
-                )
+                s = self.settings
+                assert s.llm_url is not None
+                self._generator = RemoteGenerator(s.llm_url, model=s.llm, timeout=s.llm_timeout)
             elif self._generator is None and self.settings.llm_enabled:
                 from rag.models import resolve_llm
 
