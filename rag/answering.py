@@ -356,8 +356,8 @@ class Answerer:
             return text, cites
         n = len(cites) + 1
         s = extra[0][1]
-        when = f" ({s.passage.date})" if s.passage.date else ""
-        text = f'{text} Another report{when} gives a different account: "{extra[0][0]}" [{n}]'
+        report = _which_report(s.passage.date, cites)
+        text = f'{text} {report} gives a different account: "{extra[0][0]}" [{n}]'
         return text, [*cites, _cite(n, s)]
 
 
@@ -434,6 +434,18 @@ _ISO_DATE = re.compile(r"\b((?:1[89]|20)\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[0
 def _spell_date(m: re.Match[str]) -> str:
     """ "2021-06-27" -> "June 27, 2021": the form documents use, so facts can match."""
     return f"{_MONTHS[int(m.group(2)) - 1].title()} {int(m.group(3))}, {m.group(1)}"
+
+
+def _which_report(date: str | None, cites: Sequence[Citation]) -> str:
+    """ "An older report (2021-07-15)" when both dates are known, else "Another report"."""
+    if not date:
+        return "Another report"
+    cited = [c.date for c in cites if c.date]
+    if cited and all(date < d for d in cited):
+        return f"An older report ({date})"
+    if cited and all(date > d for d in cited):
+        return f"A newer report ({date})"
+    return f"Another report ({date})"
 
 
 def _is_not_found(text: str) -> bool:

@@ -132,6 +132,25 @@ def test_conflicting_dates_are_both_stated(settings: Settings, tmp_path: Path) -
     _check_contract(answer)
 
 
+def test_conflict_names_the_older_report(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "dated"
+    folder.mkdir()
+    (folder / "new.txt").write_text(
+        "Strike report\n\nPublished September 3, 2024\n\n"
+        "The drone strike on the ISIL commander took place earlier in 2024.\n"
+    )
+    (folder / "old.txt").write_text(
+        "Another strike report\n\nPublished January 5, 2024\n\n"
+        "The drone strike on the ISIL commander took place in late 2023.\n"
+    )
+    answer = _rag(settings, folder, None).ask(
+        "When did the drone strike on the ISIL commander take place?"
+    )
+    assert len(answer.citations) == 2
+    assert "report (2024-" in answer.answer
+    _check_contract(answer)
+
+
 def test_key_facts() -> None:
     facts = key_facts("In September 2024, about 2,500 U.S. troops left Baghdad.")
     assert {"september", "2024", "2500", "baghdad"} <= facts
