@@ -214,8 +214,8 @@ class Answerer:
     ) -> str | None:
         blocks = []
         for i, s in enumerate(self._context(sentences), start=1):
-            dated = f" (published {s.passage.date})" if s.passage.date else ""
-            blocks.append(f"[{i}]{dated} {s.text}")
+            # No publication dates here: small models copy them into date answers.
+            blocks.append(f"[{i}] {s.text}")
         user = "Passages:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
@@ -380,6 +380,7 @@ _KINDS = (
         "name",
         re.compile(
             r"^(who|whom|whose|where|which (company|team|country|city|person|player|film|movie))\b"
+            r"|^what(?: is|'s| was) the name\b"
         ),
     ),
 )
@@ -453,11 +454,8 @@ def _is_not_found(text: str) -> bool:
 
 
 def _date_words(date: str | None) -> str:
-    """A document date as words facts can match: "2021-07-15" -> "2021 july 15"."""
-    if not date:
-        return ""
-    year, month, day = date.split("-")
-    return f"{year} {_MONTHS[int(month) - 1]} {int(day)}"
+    """The year of a document's date, which may complete a claim ("June 27, 2021")."""
+    return date.split("-")[0] if date else ""
 
 
 def _is_pair(unit: Sentence) -> bool:

@@ -162,4 +162,5 @@ def test_answer_kind() -> None:
     assert answer_kind("When did it happen?") == "date"
     assert answer_kind("How many troops?") == "number"
     assert answer_kind("Who won?") == "name"
+    assert answer_kind("What was the name of the ambassador?") == "name"
     assert answer_kind("Why did it happen?") is None
