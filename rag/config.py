@@ -35,6 +35,7 @@ class Settings(BaseSettings):
         description="Base URL of an OpenAI-compatible server (http://host:port/v1); "
         "when set, generation goes there instead of a local GGUF model.",
     )
+    llm_api_key: str | None = Field(default=None, description="Bearer key for RAG_LLM_URL.")
     llm_timeout: float = Field(default=120.0, gt=0, description="Seconds per remote request.")
     chunk_size: int = Field(default=700, ge=100, le=20000, description="Chunk size, characters.")
     chunk_overlap: int = Field(default=200, ge=0, description="Overlap between chunks, characters.")

@@ -117,7 +117,9 @@ class Rag:
 
                 s = self.settings
                 assert s.llm_url is not None
-                self._generator = RemoteGenerator(s.llm_url, model=s.llm, timeout=s.llm_timeout)
+                self._generator = RemoteGenerator(
+                    s.llm_url, model=s.llm, timeout=s.llm_timeout, api_key=s.llm_api_key
+                )
             elif self._generator is None and self.settings.llm_enabled:
                 from rag.models import resolve_llm
 
