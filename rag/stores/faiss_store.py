@@ -1,8 +1,22 @@
-"""FAISS store: exact inner-product search over normalised vectors, ids mapped to chunks."""
+"""FAISS store: inner-product search over normalised vectors, ids mapped to chunks.
+
+Up to ``approximate_above`` vectors the index is exact (``IndexIDMap2`` over
+``IndexFlatIP``). When an ``add`` takes it past that size, the store rebuilds
+itself as an inverted-file index (``IndexIVFFlat``, k-means trained on the data
+it holds) and searches ``nprobe`` of its lists: at a million chunks a query
+scans a few percent of the vectors instead of all of them (bench/bench_search.py
+measures latency and recall@10 against exact search; docs/benchmarks.md).
+
+IVF keeps the full vectors and the chunk ids itself, so ``remove`` stays exact
+and cheap. Its number of lists grows with the data: when the store has grown
+about four times past the size it was trained at, the next ``add`` retrains it.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -11,15 +25,60 @@ from rag.errors import IndexCorruptError
 
 FILENAME = "vectors.faiss"
 
+# Exact search up to this many vectors; IVF above. Exact search reads every vector for
+# every query (1.5 kB each): about 0.5 ms per 1,000 vectors on 2 busy cores
+# (docs/benchmarks.md), so 50k vectors already cost more than the rest of a search.
+APPROXIMATE_ABOVE = 50_000
+# Lists ~= NLIST_PER_SQRT * sqrt(n), within [MIN_NLIST, MAX_NLIST].
+NLIST_PER_SQRT = 2.0
+MIN_NLIST = 64
+MAX_NLIST = 8192
+# k-means sees this many vectors per list (FAISS warns below 39).
+TRAIN_PER_LIST = 40
+TRAIN_ITERATIONS = 10
+# Lists probed per query: a fraction of the lists, at least MIN_NPROBE. 1/16 gives
+# recall@10 >= 0.95 for real questions on the hardest synthetic data we measured at 1M
+# (bench/bench_search.py, "topics"); 1/32 was 0.89 there (0.999 on "realmix").
+NPROBE_FRACTION = 1 / 16
+MIN_NPROBE = 16
+_ADD_BATCH = 65_536
+
+
+def nlist_for(n: int) -> int:
+    """How many inverted lists an IVF index over ``n`` vectors gets."""
+    return int(min(MAX_NLIST, max(MIN_NLIST, round(NLIST_PER_SQRT * math.sqrt(max(n, 1))))))
+
+
+def nprobe_for(nlist: int) -> int:
+    return int(min(nlist, max(MIN_NPROBE, round(nlist * NPROBE_FRACTION))))
+
 
 class FaissStore:
-    def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        index: faiss.Index | None = None,
+        *,
+        approximate_above: int | None = APPROXIMATE_ABOVE,
+        nprobe: int | None = None,
+    ) -> None:
+        """``approximate_above=None`` keeps the index exact whatever its size;
+        ``nprobe`` overrides the number of IVF lists searched per query."""
         self._dim = dim
-        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # Any: the faiss stubs do not know the numpy-friendly wrappers (remove_ids(array), ...).
+        self._index: Any = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._approximate_above = approximate_above
+        self._nprobe = nprobe
+        self._configure()
 
     @property
     def dim(self) -> int:
         return self._dim
+
+    @property
+    def approximate(self) -> bool:
+        """True when searches are approximate (an IVF index)."""
+        return _ivf(self._index) is not None
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -30,14 +89,20 @@ class FaissStore:
             raise ValueError(f"expected vectors of shape (n, {self._dim}), got {vectors.shape}")
         if len(ids) != len(vectors):
             raise ValueError("ids and vectors differ in length")
-        if len(ids):
-            self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+        if not len(ids):
+            return
+        ids = np.asarray(ids, dtype=np.int64)
+        if self._needs_rebuild(len(self) + len(ids)):
+            self._index = self._build_ivf([self._contents(), (ids, vectors)])
+            self._configure()
+        else:
+            for a in range(0, len(ids), _ADD_BATCH):
+                self._index.add_with_ids(vectors[a : a + _ADD_BATCH], ids[a : a + _ADD_BATCH])
 
     def remove(self, ids: np.ndarray) -> int:
         if len(ids) == 0:
             return 0
-        selector = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
-        return int(self._index.remove_ids(selector))
+        return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -55,10 +120,22 @@ class FaissStore:
         faiss.write_index(self._index, str(folder / FILENAME))
 
     def copy(self) -> FaissStore:
-        return FaissStore(self._dim, faiss.clone_index(self._index))
+        return FaissStore(
+            self._dim,
+            faiss.clone_index(self._index),
+            approximate_above=self._approximate_above,
+            nprobe=self._nprobe,
+        )
 
     @classmethod
-    def load(cls, folder: Path, dim: int) -> FaissStore:
+    def load(
+        cls,
+        folder: Path,
+        dim: int,
+        *,
+        approximate_above: int | None = APPROXIMATE_ABOVE,
+        nprobe: int | None = None,
+    ) -> FaissStore:
         path = folder / FILENAME
         try:
             index = faiss.read_index(str(path))
@@ -66,4 +143,73 @@ class FaissStore:
             raise IndexCorruptError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
         if index.d != dim:
             raise IndexCorruptError(f"{path} holds {index.d}-d vectors, manifest says {dim}")
-        return cls(dim, index)
+        return cls(dim, index, approximate_above=approximate_above, nprobe=nprobe)
+
+    # -- approximate index -----------------------------------------------------------------
+
+    def _configure(self) -> None:
+        ivf = _ivf(self._index)
+        if ivf is not None:
+            ivf.nprobe = self._nprobe if self._nprobe is not None else nprobe_for(ivf.nlist)
+
+    def _needs_rebuild(self, total: int) -> bool:
+        if self._approximate_above is None or total <= self._approximate_above:
+            return False
+        ivf = _ivf(self._index)
+        if ivf is None:
+            return True  # exact index crossing the threshold
+        return nlist_for(total) >= 2 * ivf.nlist  # grown about 4x since training
+
+    def _contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every ``(ids, vectors)`` the index holds (copies)."""
+        ivf = _ivf(self._index)
+        if ivf is None:
+            idmap = self._index
+            flat: Any = faiss.downcast_index(idmap.index)
+            vectors = faiss.vector_to_array(flat.codes).view(np.float32).reshape(-1, self._dim)
+            return faiss.vector_to_array(idmap.id_map).astype(np.int64), vectors
+        lists: Any = ivf.invlists
+        id_parts, vec_parts = [], []
+        for li in range(ivf.nlist):
+            size = lists.list_size(li)
+            if size:
+                id_parts.append(faiss.rev_swig_ptr(lists.get_ids(li), size).copy())
+                codes = faiss.rev_swig_ptr(lists.get_codes(li), size * ivf.code_size).copy()
+                vec_parts.append(codes.view(np.float32).reshape(size, self._dim))
+        if not id_parts:
+            return np.zeros(0, np.int64), np.zeros((0, self._dim), np.float32)
+        return np.concatenate(id_parts).astype(np.int64), np.concatenate(vec_parts)
+
+    def _build_ivf(self, parts: list[tuple[np.ndarray, np.ndarray]]) -> faiss.Index:
+        """An IVF index trained on a sample of ``parts`` and holding all of them."""
+        n = sum(len(ids) for ids, _ in parts)
+        nlist = min(nlist_for(n), max(1, n // TRAIN_PER_LIST))
+        quantizer: Any = faiss.IndexFlatIP(self._dim)
+        ivf = faiss.IndexIVFFlat(quantizer, self._dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.own_fields = True
+        quantizer.this.disown()
+        ivf.cp.niter = TRAIN_ITERATIONS
+        rows = np.sort(
+            np.random.default_rng(0).choice(n, size=min(n, TRAIN_PER_LIST * nlist), replace=False)
+        )
+        sample, offset = [], 0
+        for _, vectors in parts:
+            local = rows[(rows >= offset) & (rows < offset + len(vectors))] - offset
+            sample.append(vectors[local])
+            offset += len(vectors)
+        ivf.train(np.ascontiguousarray(np.concatenate(sample)))
+        del sample
+        for ids, vectors in parts:
+            for a in range(0, len(ids), _ADD_BATCH):
+                ivf.add_with_ids(
+                    np.ascontiguousarray(vectors[a : a + _ADD_BATCH]), ids[a : a + _ADD_BATCH]
+                )
+        return ivf
+
+
+def _ivf(index: Any) -> Any:
+    """The IVF index (downcast), or ``None`` for an exact one."""
+    if isinstance(index, faiss.IndexIVF):
+        return index
+    down = faiss.downcast_index(index)
+    return down if isinstance(down, faiss.IndexIVF) else None
