@@ -36,10 +36,12 @@ MAX_NLIST = 8192
 # k-means sees this many vectors per list (FAISS warns below 39).
 TRAIN_PER_LIST = 40
 TRAIN_ITERATIONS = 10
-# Lists probed per query: a fraction of the lists, at least MIN_NPROBE. 1/16 gives
-# recall@10 >= 0.95 for real questions on the hardest synthetic data we measured at 1M
-# (bench/bench_search.py, "topics"); 1/32 was 0.89 there (0.999 on "realmix").
+# Lists probed per query: 1/16 of the lists, and enough lists to scan MIN_SCAN vectors
+# (a few ms), at least MIN_NPROBE. On the hardest synthetic data measured
+# (bench/bench_search.py, "topics"), real questions get recall@10 0.96 at 1M chunks with
+# 1/16 (0.89 with 1/32); at 100k, 1/16 alone gave 0.90 and 20k vectors scanned 0.98.
 NPROBE_FRACTION = 1 / 16
+MIN_SCAN = 20_000
 MIN_NPROBE = 16
 _ADD_BATCH = 65_536
 
@@ -49,8 +51,10 @@ def nlist_for(n: int) -> int:
     return int(min(MAX_NLIST, max(MIN_NLIST, round(NLIST_PER_SQRT * math.sqrt(max(n, 1))))))
 
 
-def nprobe_for(nlist: int) -> int:
-    return int(min(nlist, max(MIN_NPROBE, round(nlist * NPROBE_FRACTION))))
+def nprobe_for(nlist: int, n: int) -> int:
+    """How many of ``nlist`` lists a query over ``n`` vectors searches."""
+    wanted = max(MIN_NPROBE, nlist * NPROBE_FRACTION, nlist * MIN_SCAN / max(n, 1))
+    return int(min(nlist, round(wanted)))
 
 
 class FaissStore:
@@ -98,6 +102,7 @@ class FaissStore:
         else:
             for a in range(0, len(ids), _ADD_BATCH):
                 self._index.add_with_ids(vectors[a : a + _ADD_BATCH], ids[a : a + _ADD_BATCH])
+            self._configure()
 
     def remove(self, ids: np.ndarray) -> int:
         if len(ids) == 0:
@@ -150,7 +155,8 @@ class FaissStore:
     def _configure(self) -> None:
         ivf = _ivf(self._index)
         if ivf is not None:
-            ivf.nprobe = self._nprobe if self._nprobe is not None else nprobe_for(ivf.nlist)
+            auto = nprobe_for(ivf.nlist, int(ivf.ntotal))
+            ivf.nprobe = self._nprobe if self._nprobe is not None else auto
 
     def _needs_rebuild(self, total: int) -> bool:
         if self._approximate_above is None or total <= self._approximate_above:
