@@ -309,7 +309,7 @@ class Answerer:
                 gap = a.passage.chunk.text[
                     a.end - a.passage.chunk.start : b.start - a.passage.chunk.start
                 ]
-                if not gap.strip():
+                if not gap.strip() and "\n" not in gap:  # same paragraph only
                     units.append(_span(a, b))
         return units
 
