@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -23,12 +24,20 @@ def _script(ch: str) -> str | None:
     return first
 
 
+# Latin letters, punctuation and symbols: scanned in C by the regex, never named one by one.
+_NOT_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff\u2000-\u2bff]")
+
+
 def script_profile(texts: Iterable[str]) -> frozenset[str]:
-    """Scripts used by ``texts`` (each text sampled at its start)."""
-    found: set[str] = set()
+    """Scripts used by ``texts`` (each text sampled at its start).
+
+    Latin is assumed; only the other characters are looked up, so an English
+    index of a million chunks is profiled in seconds, not minutes.
+    """
+    others: set[str] = set()
     for t in texts:
-        found.update(s for ch in t[:_SAMPLE] if (s := _script(ch)))
-    return frozenset(found)
+        others.update(_NOT_LATIN.findall(t, 0, _SAMPLE))
+    return frozenset({"LATIN"} | {s for ch in others if (s := _script(ch))})
 
 
 def unseen_scripts(question: str, known: frozenset[str]) -> set[str]:
