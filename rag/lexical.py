@@ -111,6 +111,7 @@ class Bm25:
         postings = sum(b - a for a, b in spans)
         if postings == 0:
             return []
+        scores: np.ndarray
         if postings < _SPARSE_FRACTION * self._n:
             touched = np.concatenate([self._docs[a:b] for a, b in spans])
             weights = np.concatenate([self._data[a:b] for a, b in spans])
@@ -118,9 +119,9 @@ class Bm25:
             scores = np.bincount(inverse, weights=weights)
         else:
             positions = None
-            scores = np.zeros(self._n, dtype=np.float64)
+            scores = np.zeros(self._n, dtype=np.float32)  # float32 halves the memory traffic
             for a, b in spans:  # a term's postings name each document once
-                scores[self._docs[a:b]] += self._data[a:b].astype(np.float64)
+                scores[self._docs[a:b]] += self._data[a:b]
         top = _top_k(scores, min(k, self._n))
         out = []
         for i in top:
@@ -142,6 +143,6 @@ class _Ids(dict[str, int]):
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest scores, best first (ties: lower index first)."""
-    whole = k >= len(scores)
-    cand = np.arange(len(scores)) if whole else np.argpartition(-scores, k - 1)[:k]
+    n = len(scores)
+    cand = np.arange(n) if k >= n else np.argpartition(scores, n - k)[n - k :]
     return cand[np.lexsort((cand, -scores[cand]))]
