@@ -26,6 +26,14 @@ app = typer.Typer(
 IndexOpt = Annotated[
     Path | None, typer.Option("--index", help="Index folder (default: $RAG_INDEX or ./index).")
 ]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="milvus:///abs/path/file.db or milvus://host:19530[?collection=NAME] "
+        "instead of the index folder (default: $RAG_STORE).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 KOpt = Annotated[int | None, typer.Option("--k", "-k", help="Passages to retrieve.")]
 LlmOpt = Annotated[
@@ -84,6 +92,7 @@ def _print_answer(answer: Any, *, full_quotes: bool = False) -> None:
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to add or update.")],
     index: IndexOpt = None,
+    store: StoreOpt = None,
     json_out: JsonOpt = False,
     embedding_model: EmbedOpt = None,
     chunk_size: Annotated[int | None, typer.Option(help="Chunk size, characters.")] = None,
@@ -91,7 +100,7 @@ def index(
 ) -> None:
     """Add or update files and folders (.txt, .md, .html, .pdf)."""
     settings = _settings(
-        index=index, embedding_model=embedding_model,
+        index=index, store=store, embedding_model=embedding_model,
         chunk_size=chunk_size, chunk_overlap=chunk_overlap,
     )  # fmt: skip
     rag = _open(settings, create=True)
@@ -106,7 +115,7 @@ def index(
     typer.echo(
         f"{summary.documents} documents ({summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.removed} removed), {summary.chunks} chunks, "
-        f"{summary.embedded} embedded → {rag.path}"
+        f"{summary.embedded} embedded → {rag.store.location}"
     )
 
 
@@ -114,6 +123,7 @@ def index(
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
     index: IndexOpt = None,
+    store: StoreOpt = None,
     k: KOpt = None,
     json_out: JsonOpt = False,
     llm: LlmOpt = None,
@@ -123,7 +133,7 @@ def ask(
     """Answer a question from the index, with citations."""
     if not question.strip():
         _fail("the question is empty", 2)
-    settings = _settings(index=index, llm="none" if no_llm else llm, threads=threads)
+    settings = _settings(index=index, store=store, llm="none" if no_llm else llm, threads=threads)
     rag = _open(settings)
     answer = rag.ask(question, k)
     if json_out:
@@ -136,13 +146,14 @@ def ask(
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     index: IndexOpt = None,
+    store: StoreOpt = None,
     k: KOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show the passages that best match a query."""
     if not query.strip():
         _fail("the query is empty", 2)
-    rag = _open(_settings(index=index))
+    rag = _open(_settings(index=index, store=store))
     hits = rag.search(query, k)
     if json_out:
         _print_json([h.to_dict() for h in hits])
@@ -155,9 +166,9 @@ def search(
 
 
 @app.command()
-def docs(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
+def docs(index: IndexOpt = None, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     """List the indexed documents."""
-    rag = _open(_settings(index=index))
+    rag = _open(_settings(index=index, store=store))
     documents = rag.documents()
     if json_out:
         _print_json([d.to_dict() for d in documents])
@@ -173,10 +184,11 @@ def docs(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
 def remove(
     doc: Annotated[str, typer.Argument(help="Document id or source path.")],
     index: IndexOpt = None,
+    store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete a document from the index."""
-    rag = _open(_settings(index=index))
+    rag = _open(_settings(index=index, store=store))
     summary = rag.remove(doc)
     if json_out:
         _print_json(summary.to_dict())
@@ -187,6 +199,7 @@ def remove(
 @app.command()
 def chat(
     index: IndexOpt = None,
+    store: StoreOpt = None,
     k: KOpt = None,
     llm: LlmOpt = None,
     no_llm: NoLlmOpt = False,
@@ -195,13 +208,14 @@ def chat(
     """Ask questions one after another. /sources shows the quotes; Ctrl-D leaves."""
     from rag.chat import run_chat
 
-    settings = _settings(index=index, llm="none" if no_llm else llm, threads=threads)
+    settings = _settings(index=index, store=store, llm="none" if no_llm else llm, threads=threads)
     run_chat(_open(settings), k, print_answer=_print_answer)
 
 
 @app.command()
 def serve(
     index: IndexOpt = None,
+    store: StoreOpt = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     llm: LlmOpt = None,
@@ -213,7 +227,7 @@ def serve(
     except ImportError as exc:
         _fail(f"the HTTP service is not available: {exc}", 1)
         return
-    settings = _settings(index=index, llm="none" if no_llm else llm)
+    settings = _settings(index=index, store=store, llm="none" if no_llm else llm)
     run_server(settings, host=host, port=port)
 
 
@@ -221,6 +235,7 @@ def serve(
 def evaluate(
     file: Annotated[Path, typer.Argument(help="QA file: our JSONL or the RGB format.")],
     index: IndexOpt = None,
+    store: StoreOpt = None,
     k: KOpt = None,
     json_out: JsonOpt = False,
     llm: LlmOpt = None,
@@ -233,7 +248,7 @@ def evaluate(
     """Measure accuracy, citation precision, hit rate, abstention and latency on a QA file."""
     from rag.evaluation import evaluate_file, format_report
 
-    settings = _settings(index=index, llm="none" if no_llm else llm)
+    settings = _settings(index=index, store=store, llm="none" if no_llm else llm)
     report = evaluate_file(
         file, settings, k=k, limit=limit, build=build, progress=sys.stderr.isatty()
     )

@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", frozen=True, extra="ignore")
 
     index: Path = Field(default=Path("index"), description="Folder of the index.")
+    store: str | None = Field(
+        default=None,
+        description="Where the index lives instead of the folder: milvus:///abs/path/file.db "
+        "(Milvus Lite, one process per file) or milvus://host:19530 (a Milvus server); "
+        "optional ?collection=NAME (default rag).",
+    )
     embedding_model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL,
         description="Packaged name, sentence-transformers model name, or local folder.",

@@ -11,7 +11,8 @@ callers (the CLI, the HTTP layer, other tools) can catch one class::
     ├── IndexError_               the index folder is missing, corrupt, or incompatible (exit 2)
     │   ├── IndexNotFoundError    no index at the given path
     │   ├── IndexCorruptError     files are missing or do not agree with each other
-    │   └── EmbeddingMismatchError  index built with another embedding model
+    │   ├── EmbeddingMismatchError  index built with another embedding model
+    │   └── StoreUnavailableError  a store (Milvus) that cannot be reached or opened
     ├── ModelError                a model cannot be found or loaded (exit 2)
     │   └── ChecksumError         a model file whose sha256 does not match
     └── GenerationError           the LLM failed while answering (exit 1)
@@ -55,6 +56,10 @@ class IndexCorruptError(IndexError_):
 
 
 class EmbeddingMismatchError(IndexError_):
+    pass
+
+
+class StoreUnavailableError(IndexError_):
     pass
 
 

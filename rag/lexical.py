@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,22 @@ STOPWORDS_EN = frozenset(
 _TOKEN = re.compile(r"\w{2,}")
 # Below this many postings per document in the corpus, score only the documents touched.
 _SPARSE_FRACTION = 0.25
+
+
+def analyze(text: str) -> list[str]:
+    """The terms BM25 indexes for ``text``: lower-cased words of two or more characters,
+    English stopwords removed, stemmed (what :class:`Bm25` does internally, in bulk).
+    Other stores index these terms so their BM25 ranks the same way."""
+    import Stemmer
+
+    global _STEMMER
+    if _STEMMER is None:
+        _STEMMER = Stemmer.Stemmer("english")
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS_EN]
+    return list(_STEMMER.stemWords(words)) if words else []
+
+
+_STEMMER: Any = None
 
 
 class Bm25:

@@ -1,9 +1,10 @@
 """The :class:`Rag` facade: open an index, add and remove documents, search, ask.
 
 Models are passed in (``Rag(embedder=..., generator=...)``) or built from
-:class:`Settings` on first use; nothing loads at import time. Readers work on an
-immutable snapshot; a write builds a new snapshot, saves it as a new generation
-and swaps it in, so concurrent readers see the old index or the new one.
+:class:`Settings` on first use; nothing loads at import time. What the index holds
+lives in a :class:`rag.stores.Store`: the index folder by default (readers work on
+an immutable generation; a write saves a new one and swaps it in), or Milvus when
+``RAG_STORE`` is a ``milvus://`` URL.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from rag import storage
 from rag.answering import Answerer, Passage
 from rag.chunking import chunk_document, line_of
 from rag.config import Settings
@@ -32,27 +31,17 @@ from rag.errors import (
     UnreadableDocumentError,
 )
 from rag.generation import Generator, LlamaCppGenerator, TokenCallback
-from rag.lexical import Bm25
 from rag.retrieval import fuse
-from rag.scripts import script_profile, unseen_scripts
-from rag.storage import DocRecord, Snapshot
-from rag.stores.faiss_store import FaissStore
-from rag.types import Answer, Chunk, Document, DocumentInfo, Hit, IndexSummary
+from rag.scripts import unseen_scripts
+from rag.storage import Snapshot
+from rag.stores import DocRecord, IndexMeta, NewDocument, Store, open_store
+from rag.stores.folder import FolderStore
+from rag.types import Answer, Document, DocumentInfo, Hit, IndexSummary
 
 log = logging.getLogger("rag")
 
 MAX_QUESTION_CHARS = 2000
 Progress = Callable[[str], None]
-
-
-class _View:
-    """A snapshot plus the lexical index built over it; never mutated after creation."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-        ids = sorted(snap.chunks)
-        self.bm25 = Bm25(ids, [snap.chunks[i].text for i in ids])
-        self.scripts = script_profile(c.text for c in snap.chunks.values())
 
 
 class Rag:
@@ -71,7 +60,7 @@ class Rag:
         self._generator = generator
         self._write_lock = threading.Lock()
         self._model_lock = threading.Lock()
-        self._view: _View | None = None
+        self._store: Store | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -90,14 +79,23 @@ class Rag:
         if path is not None:
             settings = settings.model_copy(update={"index": Path(path)})
         rag = cls(settings, embedder=embedder, generator=generator)
-        if storage.exists(rag.path):
-            rag._view = _View(storage.load(rag.path))
-            rag._check_embedder(rag._view.snap)
+        store = open_store(settings.store, rag.path)
+        meta = store.meta()
+        if meta is not None:
+            rag._check_embedder(meta, store.location)
         elif not create:
+            store.close()
+            where = f"--store {settings.store}" if settings.store else f"--index {rag.path}"
             raise IndexNotFoundError(
-                f"no index at {rag.path} (build one with: rag index PATH --index {rag.path})"
+                f"no index at {store.location} (build one with: rag index PATH {where})"
             )
+        rag._store = store
         return rag
+
+    def close(self) -> None:
+        """Release the store (a Milvus connection); the folder store holds nothing open."""
+        if self._store is not None:
+            self._store.close()
 
     @property
     def embedder(self) -> Embedder:
@@ -136,28 +134,26 @@ class Rag:
         if isinstance(gen, LlamaCppGenerator):
             gen.warm_up()
 
-    def _check_embedder(self, snap: Snapshot) -> None:
+    def _check_embedder(self, meta: IndexMeta, location: str) -> None:
         name = self.embedder.name
-        if snap.embedding_model != name:
+        if meta.embedding_model != name:
             raise EmbeddingMismatchError(
-                f"index at {self.path} was built with embedding model '{snap.embedding_model}', "
+                f"index at {location} was built with embedding model '{meta.embedding_model}', "
                 f"not '{name}' (set RAG_EMBEDDING_MODEL or rebuild the index)"
             )
 
-    def _snapshot(self) -> Snapshot:
-        if self._view is None:
+    @property
+    def store(self) -> Store:
+        if self._store is None:
             raise IndexNotFoundError(f"no index at {self.path}")
-        return self._view.snap
+        return self._store
 
-    def _empty_snapshot(self) -> Snapshot:
-        dim = self.embedder.dim
-        return Snapshot(
-            embedding_model=self.embedder.name,
-            dim=dim,
-            chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
-            store=FaissStore(dim),
-        )
+    def _snapshot(self) -> Snapshot:
+        """The live generation of a folder index (tests and benchmarks look inside)."""
+        store = self.store
+        if not isinstance(store, FolderStore):
+            raise TypeError("only a folder index has snapshots")
+        return store.snapshot
 
     # -- writing -------------------------------------------------------------------------
 
@@ -196,12 +192,12 @@ class Rag:
 
     def remove(self, doc_id_or_path: str) -> IndexSummary:
         """Delete a document by id or by source path."""
-        snap = self._snapshot()
+        documents = self.store.documents()
         key = doc_id_or_path
-        if key not in snap.documents:
+        if key not in documents:
             key = doc_id_for(str(Path(doc_id_or_path).expanduser().resolve()))
-        if key not in snap.documents:
-            matches = [d for d in snap.documents.values() if d.source == doc_id_or_path]
+        if key not in documents:
+            matches = [d for d in documents.values() if d.source == doc_id_or_path]
             if not matches:
                 raise BadInputError(f"no document '{doc_id_or_path}' in the index")
             key = matches[0].doc_id
@@ -215,75 +211,67 @@ class Rag:
         progress: bool = False,
         skipped: list[str] | None = None,
     ) -> IndexSummary:
-        with self._write_lock, storage.writer_lock(self.path):
-            # Another process may have written since we opened: start from the latest.
-            if storage.exists(self.path):
-                base = storage.load(self.path)
-                self._check_embedder(base)
+        store = self.store
+        with self._write_lock, store.writing():
+            # Another process may have written since we opened: writing() brought us up to date.
+            meta = store.meta()
+            if meta is not None:
+                self._check_embedder(meta, store.location)
             else:
-                base = self._empty_snapshot()
-            snap = _copy(base)
-            added = updated = unchanged = removed = 0
-            new_chunks: list[tuple[str, Chunk]] = []
-            for doc_id in remove:
-                removed += _drop(snap, doc_id)
+                meta = IndexMeta(
+                    self.embedder.name, self.embedder.dim,
+                    self.settings.chunk_size, self.settings.chunk_overlap,
+                )  # fmt: skip
+            existing = store.documents()
+            added = updated = unchanged = 0
+            removals = [doc_id for doc_id in dict.fromkeys(remove) if doc_id in existing]
+            new_docs: list[NewDocument] = []
+            texts: list[str] = []
             for doc in _dedupe(docs):
-                old = snap.documents.get(doc.doc_id)
+                old = existing.get(doc.doc_id)
                 if old is not None and old.hash == doc.hash:
                     unchanged += 1
                     continue
                 if old is not None:
-                    _drop(snap, doc.doc_id)
                     updated += 1
                 else:
                     added += 1
-                chunks = chunk_document(
-                    doc.doc_id, doc.text, snap.chunk_size, snap.chunk_overlap, snap.next_chunk_id
+                size, overlap = meta.chunk_size, meta.chunk_overlap
+                chunks = chunk_document(doc.doc_id, doc.text, size, overlap, 0)
+                record = DocRecord(
+                    doc.doc_id, doc.source, doc.title, doc.hash, doc.date, (), doc.page_starts
                 )
-                snap.next_chunk_id += len(chunks)
-                for c in chunks:
-                    snap.chunks[c.chunk_id] = c
-                    snap.lines[c.chunk_id] = line_of(doc.text, c.start)
-                snap.documents[doc.doc_id] = DocRecord(
-                    doc.doc_id, doc.source, doc.title, doc.hash, doc.date,
-                    tuple(c.chunk_id for c in chunks), doc.page_starts,
-                )  # fmt: skip
-                new_chunks.extend((doc.title, c) for c in chunks)
-            if new_chunks:
-                texts = [f"{title}\n\n{c.text}" for title, c in new_chunks]
+                lines = tuple(line_of(doc.text, c.start) for c in chunks)
+                new_docs.append(NewDocument(record, tuple(chunks), lines))
+                texts.extend(f"{doc.title}\n\n{c.text}" for c in chunks)
+            if texts:
                 vectors = self.embedder.embed(texts, progress=progress)
-                assert snap.store is not None
-                snap.store.add(np.array([c.chunk_id for _, c in new_chunks]), vectors)
-            changed = added or updated or removed or not storage.exists(self.path)
-            if changed:
-                storage.save(self.path, snap)
-                self._view = _View(snap)
-            elif self._view is None or self._view.snap.generation != base.generation:
-                self._view = _View(base)
+            else:
+                vectors = np.zeros((0, meta.dim), dtype=np.float32)
+            if added or updated or removals or store.meta() is None:
+                store.write(meta, removals, new_docs, vectors)
             return IndexSummary(
-                documents=len(snap.documents), added=added, updated=updated,
-                unchanged=unchanged, removed=removed, chunks=len(snap.chunks),
-                embedded=len(new_chunks), skipped=skipped or [],
+                documents=len(store.documents()), added=added, updated=updated,
+                unchanged=unchanged, removed=len(removals), chunks=len(store),
+                embedded=len(texts), skipped=skipped or [],
             )  # fmt: skip
 
     # -- reading -------------------------------------------------------------------------
 
     def documents(self) -> list[DocumentInfo]:
-        snap = self._snapshot()
         return [
             DocumentInfo(d.doc_id, d.source, d.title, d.hash, d.date, len(d.chunk_ids))
-            for d in sorted(snap.documents.values(), key=lambda d: d.source)
+            for d in sorted(self.store.documents().values(), key=lambda d: d.source)
         ]
 
     def span_text(self, doc_id: str, start: int, end: int) -> str | None:
         """``document.text[start:end]`` rebuilt from the stored chunks, or ``None``."""
-        snap = self._snapshot()
-        rec = snap.documents.get(doc_id)
+        rec = self.store.documents().get(doc_id)
         if rec is None:
             return None
         pieces: dict[int, str] = {}
-        for cid in rec.chunk_ids:
-            c = snap.chunks[cid]
+        for stored in self.store.chunks(rec.chunk_ids).values():
+            c = stored.chunk
             for pos in range(max(start, c.start), min(end, c.end)):
                 pieces.setdefault(pos, c.text[pos - c.start])
         if len(pieces) != end - start:
@@ -292,12 +280,11 @@ class Rag:
 
     def reload(self) -> None:
         """Pick up a newer generation written by another process."""
-        if storage.exists(self.path):
-            gen = storage.current_generation(self.path)
-            if self._view is None or self._view.snap.generation != gen:
-                snap = storage.load(self.path)
-                self._check_embedder(snap)
-                self._view = _View(snap)
+        store = self.store
+        if store.refresh():
+            meta = store.meta()
+            if meta is not None:
+                self._check_embedder(meta, store.location)
 
     def _validate(self, question: str, k: int | None) -> tuple[str, int]:
         q = question.strip() if isinstance(question, str) else ""
@@ -308,10 +295,9 @@ class Rag:
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= 100:
             raise BadInputError("k must be between 1 and 100")
-        view = self._view
-        if view is None:
-            raise IndexNotFoundError(f"no index at {self.path}")
-        unseen = unseen_scripts(q, view.scripts)
+        if self.store.meta() is None:
+            raise IndexNotFoundError(f"the index at {self.store.location} is empty: add documents")
+        unseen = unseen_scripts(q, self.store.scripts())
         if unseen:
             raise BadInputError(
                 f"the question is written in {', '.join(sorted(unseen))} script, "
@@ -320,23 +306,22 @@ class Rag:
         return q, k
 
     def _retrieve(self, q: str, k: int) -> list[tuple[Passage, float]]:
-        view = self._view
-        assert view is not None
-        snap = view.snap
-        if not snap.chunks:
-            return []
-        assert snap.store is not None
+        store = self.store
         depth = max(4 * k, 20)
         qv = self.embedder.embed([q])
-        scores, ids = snap.store.search(qv, depth)
-        lexical = view.bm25.search(q, depth)
+        dense = store.search(qv[0], depth)
+        lexical = store.lexical(q, depth)
+        ids = np.array([cid for cid, _ in dense], dtype=np.int64)
+        scores = np.array([score for _, score in dense], dtype=np.float32)
+        fused = fuse(ids, scores, lexical, k)
+        stored = store.chunks([s.chunk_id for s in fused])
         out = []
-        for s in fuse(ids[0], scores[0], lexical, k):
-            chunk = snap.chunks[s.chunk_id]
-            doc = snap.documents[chunk.doc_id]
-            passage = Passage(
-                chunk, doc.source, doc.title, doc.date, snap.lines[s.chunk_id], s.score
-            )
+        for s in fused:
+            found = stored.get(s.chunk_id)
+            if found is None:  # deleted by another writer between search and fetch
+                continue
+            doc = found.document
+            passage = Passage(found.chunk, doc.source, doc.title, doc.date, found.line, s.score)
             out.append((passage, s.score))
         return out
 
@@ -379,29 +364,6 @@ class Rag:
 def _hit(p: Passage, score: float) -> Hit:
     c = p.chunk
     return Hit(c.doc_id, p.source, p.title, c.start, c.end, c.text, score, c.chunk_id, p.line)
-
-
-def _copy(snap: Snapshot) -> Snapshot:
-    assert snap.store is not None
-    return replace(
-        snap,
-        documents=dict(snap.documents),
-        chunks=dict(snap.chunks),
-        lines=dict(snap.lines),
-        store=snap.store.copy(),
-    )
-
-
-def _drop(snap: Snapshot, doc_id: str) -> int:
-    rec = snap.documents.pop(doc_id, None)
-    if rec is None:
-        return 0
-    for cid in rec.chunk_ids:
-        snap.chunks.pop(cid, None)
-        snap.lines.pop(cid, None)
-    assert snap.store is not None
-    snap.store.remove(np.array(rec.chunk_ids, dtype=np.int64))
-    return 1
 
 
 def _dedupe(docs: Sequence[Document]) -> list[Document]:

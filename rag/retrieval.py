@@ -41,5 +41,14 @@ def fuse(
     """Top ``k`` of the fused ranking, keeping each part's raw score for evidence."""
     dense = {int(i): float(s) for i, s in zip(dense_ids, dense_scores, strict=True) if i >= 0}
     lex = dict(lexical)
-    fused = reciprocal_rank_fusion([list(dense), [cid for cid, _ in lexical]])
+    lexical_ids = [cid for cid, _ in lexical]
+    fused = reciprocal_rank_fusion([list(dense), lexical_ids])
+    # Equal fused scores (rank a in one list and b in the other, against b and a) go to
+    # the better dense rank, then the better lexical rank: an order that does not depend
+    # on how a store numbers its chunks, so every store returns the same passages.
+    dense_rank = {cid: r for r, cid in enumerate(dense)}
+    lexical_rank = {cid: r for r, cid in enumerate(lexical_ids)}
+    far = len(dense) + len(lexical_ids)
+    fused.sort(key=lambda kv: (-round(kv[1], 12), dense_rank.get(kv[0], far),
+                               lexical_rank.get(kv[0], far)))  # fmt: skip
     return [Scored(cid, score, dense.get(cid), lex.get(cid)) for cid, score in fused[:k]]

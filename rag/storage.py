@@ -27,46 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import IndexCorruptError, IndexNotFoundError
+from rag.stores.base import DocRecord
 from rag.stores.faiss_store import FaissStore
 from rag.types import Chunk
+
+__all__ = ["DocRecord", "Snapshot", "exists", "load", "save", "writer_lock"]
 
 FORMAT = 1
 CURRENT = "CURRENT"
 _KEEP_GENERATIONS = 2
-
-
-@dataclass(frozen=True)
-class DocRecord:
-    doc_id: str
-    source: str
-    title: str
-    hash: str
-    date: str | None
-    chunk_ids: tuple[int, ...]
-    page_starts: tuple[int, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "doc_id": self.doc_id,
-            "source": self.source,
-            "title": self.title,
-            "hash": self.hash,
-            "date": self.date,
-            "chunk_ids": list(self.chunk_ids),
-            "page_starts": list(self.page_starts),
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> DocRecord:
-        return cls(
-            doc_id=d["doc_id"],
-            source=d["source"],
-            title=d["title"],
-            hash=d["hash"],
-            date=d.get("date"),
-            chunk_ids=tuple(d["chunk_ids"]),
-            page_starts=tuple(d.get("page_starts", ())),
-        )
 
 
 @dataclass

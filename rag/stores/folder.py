@@ -1,0 +1,167 @@
+"""The default store: an index folder of immutable generations (rag.storage), in memory.
+
+Readers search one loaded generation (FAISS vectors, chunk texts and a BM25 index
+built at open); a write copies it, applies the change, saves a new generation and
+swaps it in, so a reader never sees half a write, and another process picks the
+new generation up with :meth:`FolderStore.refresh`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from rag import storage
+from rag.errors import IndexNotFoundError
+from rag.lexical import Bm25
+from rag.scripts import script_profile
+from rag.storage import Snapshot
+from rag.stores.base import DocRecord, IndexMeta, NewDocument, StoredChunk
+from rag.stores.faiss_store import FaissStore
+
+
+class _View:
+    """A snapshot plus the lexical index built over it; never mutated after creation."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+        ids = sorted(snap.chunks)
+        self.bm25 = Bm25(ids, [snap.chunks[i].text for i in ids])
+        self.scripts = script_profile(c.text for c in snap.chunks.values())
+
+
+class FolderStore:
+    """:class:`rag.stores.base.Store` over an index folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.view: _View | None = None
+        if storage.exists(path):
+            self.view = _View(storage.load(path))
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        if self.view is None:
+            raise IndexNotFoundError(
+                f"no index at {self.path} (build one with: rag index PATH --index {self.path})"
+            )
+        return self.view.snap
+
+    def meta(self) -> IndexMeta | None:
+        if self.view is None:
+            return None
+        s = self.view.snap
+        return IndexMeta(s.embedding_model, s.dim, s.chunk_size, s.chunk_overlap)
+
+    def __len__(self) -> int:
+        return 0 if self.view is None else len(self.view.snap.chunks)
+
+    def documents(self) -> dict[str, DocRecord]:
+        return {} if self.view is None else self.view.snap.documents
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        if self.view is None:
+            return {}
+        snap = self.view.snap
+        out = {}
+        for cid in ids:
+            chunk = snap.chunks.get(int(cid))
+            if chunk is not None:
+                out[chunk.chunk_id] = StoredChunk(
+                    chunk, snap.lines.get(chunk.chunk_id, 1), snap.documents[chunk.doc_id]
+                )
+        return out
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if self.view is None or self.view.snap.store is None:
+            return []
+        scores, ids = self.view.snap.store.search(np.asarray(vector).reshape(1, -1), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+        return [] if self.view is None else self.view.bm25.search(query, k)
+
+    def scripts(self) -> frozenset[str]:
+        return frozenset() if self.view is None else self.view.scripts
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with storage.writer_lock(self.path):
+            self.refresh()
+            yield
+
+    def write(
+        self,
+        meta: IndexMeta,
+        remove: Sequence[str],
+        add: Sequence[NewDocument],
+        vectors: np.ndarray,
+    ) -> None:
+        if self.view is not None:
+            snap = _copy(self.view.snap)
+        else:
+            snap = Snapshot(
+                embedding_model=meta.embedding_model, dim=meta.dim, chunk_size=meta.chunk_size,
+                chunk_overlap=meta.chunk_overlap, store=FaissStore(meta.dim),
+            )  # fmt: skip
+        for doc_id in [*remove, *(d.record.doc_id for d in add)]:
+            _drop(snap, doc_id)
+        ids: list[int] = []
+        for new in add:
+            first = snap.next_chunk_id
+            snap.next_chunk_id += len(new.chunks)
+            chunk_ids = []
+            for i, (c, line) in enumerate(zip(new.chunks, new.lines, strict=True)):
+                c = replace(c, chunk_id=first + i)
+                snap.chunks[c.chunk_id] = c
+                snap.lines[c.chunk_id] = line
+                chunk_ids.append(c.chunk_id)
+            snap.documents[new.record.doc_id] = replace(new.record, chunk_ids=tuple(chunk_ids))
+            ids.extend(chunk_ids)
+        if ids:
+            assert snap.store is not None
+            snap.store.add(np.array(ids, dtype=np.int64), vectors)
+        storage.save(self.path, snap)
+        self.view = _View(snap)
+
+    def refresh(self) -> bool:
+        if not storage.exists(self.path):
+            return False
+        gen = storage.current_generation(self.path)
+        if self.view is not None and self.view.snap.generation == gen:
+            return False
+        self.view = _View(storage.load(self.path))
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _copy(snap: Snapshot) -> Snapshot:
+    assert snap.store is not None
+    return replace(
+        snap,
+        documents=dict(snap.documents),
+        chunks=dict(snap.chunks),
+        lines=dict(snap.lines),
+        store=snap.store.copy(),
+    )
+
+
+def _drop(snap: Snapshot, doc_id: str) -> None:
+    rec = snap.documents.pop(doc_id, None)
+    if rec is None:
+        return
+    for cid in rec.chunk_ids:
+        snap.chunks.pop(cid, None)
+        snap.lines.pop(cid, None)
+    assert snap.store is not None
+    snap.store.remove(np.array(rec.chunk_ids, dtype=np.int64))
