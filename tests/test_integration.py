@@ -8,6 +8,7 @@ that answers is used where an answer is asserted.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -130,3 +131,27 @@ def test_injected_instructions_do_not_change_answers(seeds_index: Path, tmp_path
         answered += answer.answerable
         _exact(answer)
     assert answered >= 1  # the injected document did not silence the real answers
+
+
+def test_milvus_store_gives_the_same_cited_answer(seeds_index: Path, tmp_path: Path) -> None:
+    """Issue 6's acceptance: index and ask over Milvus Lite, same answer as the folder."""
+    env = {**os.environ, "RAG_STORE": f"milvus://{tmp_path}/m.db"}
+    proc = subprocess.run(
+        [*RAG, "index", str(SEEDS), "--json"], env=env,
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["chunks"] > 0
+    ask = [*RAG, "ask", SAMPLE_QUESTION, "--json", "--llm", "qwen2.5-coder-0.5b"]
+    answers = []
+    for cmd, run_env in ((ask, env), ([*ask, "--index", str(seeds_index)], None)):
+        proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        answers.append(json.loads(proc.stdout))
+    milvus, folder = answers
+    assert "September 2024" in milvus["answer"]
+    assert milvus["answer"] == folder["answer"]
+    spans = [
+        [(c["source"], c["start"], c["end"], c["quote"]) for c in a["citations"]] for a in answers
+    ]
+    assert spans[0] == spans[1] and spans[0]
