@@ -1,4 +1,5 @@
-"""The ``rag chat`` REPL: ask, see the answer stream in, ask again."""
+"""The ``rag chat`` REPL: ask, see the answer stream in, ask again (follow-ups carry the
+earlier questions they lean on, see rag.conversation)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ def run_chat(rag: Any, k: int | None, *, print_answer: Callable[..., None]) -> N
     out = sys.stdout
     print(HELP, file=out)
     last = None
+    asked: list[str] = []  # earlier questions: a follow-up is asked with their context
     while True:
         try:
             line = input("\n? ")
@@ -50,10 +52,11 @@ def run_chat(rag: Any, k: int | None, *, print_answer: Callable[..., None]) -> N
 
         stream = AnswerTextStream(show)
         try:
-            last = rag.ask(question, k, on_token=stream.feed)
+            last = rag.ask(question, k, on_token=stream.feed, history=asked)
         except RagError as exc:
             print(f"error: {exc}", file=sys.stderr)
             continue
+        asked.append(question)
         if streamed:
             out.write("\x1b[0m\n\n" if out.isatty() else "\n\n")
         print_answer(last)

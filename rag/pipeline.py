@@ -20,6 +20,7 @@ import numpy as np
 from rag.answering import Answerer, Passage
 from rag.chunking import chunk_document, line_of
 from rag.config import Settings
+from rag.conversation import with_context
 from rag.documents import doc_id_for, iter_files, read_document, text_document
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.errors import (
@@ -338,9 +339,16 @@ class Rag:
         on_token: TokenCallback | None = None,
         on_sources: Callable[[list[Hit]], None] | None = None,
         use_llm: bool = True,
+        history: Sequence[str] = (),
     ) -> Answer:
-        """Answer ``question`` from the index, with checked citations, or abstain."""
+        """Answer ``question`` from the index, with checked citations, or abstain.
+
+        ``history``: the earlier questions of a conversation, oldest first; a short
+        follow-up ("and who announced it?") is asked with the ones it leans on as context.
+        """
         t0 = time.perf_counter()
+        if history and isinstance(question, str) and question.strip():
+            question = with_context(question, history, MAX_QUESTION_CHARS)
         q, k = self._validate(question, k)
         retrieved = self._retrieve(q, k)
         t1 = time.perf_counter()
