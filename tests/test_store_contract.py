@@ -5,6 +5,8 @@ Each test class below runs every test of :class:`StoreContract` against its stor
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -223,3 +225,17 @@ def test_rag_answers_the_same_from_folder_and_milvus(tmp_path: Path, corpus: Pat
         )
     summary = milvus.remove(str(corpus / "bread.md"))
     assert summary.removed == 1 and [d.title for d in milvus.documents()] == ["US Leaves Iraq"]
+
+
+def test_a_milvus_lite_file_open_elsewhere_is_a_one_line_error(tmp_path: Path) -> None:
+    holder = MilvusStore(str(tmp_path / "m.db"))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "rag.cli", "docs", "--store", f"milvus://{tmp_path}/m.db"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        holder.close()
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "one process at a time" in proc.stderr

@@ -92,7 +92,8 @@ class MilvusStore:
 
         # pymilvus logs every failed call with a traceback before raising; we raise
         # one-line errors ourselves.
-        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        for name in ("pymilvus", "milvus_lite"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
         self._exc = MilvusException
         self._uri = uri
@@ -111,7 +112,7 @@ class MilvusStore:
                 kwargs["timeout"] = 10
             self._client = MilvusClient(**kwargs)
         except Exception as exc:  # pymilvus raises several unrelated classes here
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = _first(exc)
             hint = (
                 " (Milvus Lite opens a file from one process at a time; "
                 "use a Milvus server to share an index)"
