@@ -138,6 +138,7 @@ class Timers:
 def instrument(timers: Timers, *, cli: bool = False) -> None:
     """Wrap the pipeline's steps (names as the pipeline looks them up)."""
     import rag.pipeline as pipeline
+    import rag.stores.folder as folder
     from rag import storage
     from rag.embedding import SentenceTransformerEmbedder
     from rag.stores.faiss_store import FaissStore
@@ -145,9 +146,9 @@ def instrument(timers: Timers, *, cli: bool = False) -> None:
     timers.wrap(pipeline, "chunk_document", "chunking")
     timers.wrap(pipeline, "line_of", "chunking")
     timers.wrap(pipeline, "_dedupe", "chunking")
-    timers.wrap(pipeline, "Bm25", "bm25")
-    timers.wrap(pipeline, "script_profile", "script_profile")
-    timers.wrap(pipeline, "_copy", "snapshot_copy")
+    timers.wrap(folder, "Bm25", "bm25")
+    timers.wrap(folder, "script_profile", "script_profile")
+    timers.wrap(folder, "_copy", "snapshot_copy")
     timers.wrap(storage, "save", "writing")
     timers.wrap(storage, "load", "loading")
     timers.wrap(FaissStore, "add", "faiss")
