@@ -167,7 +167,9 @@ def key_facts(text: str, *, short: bool = False) -> set[str]:
         word = m.group(0)
         low = word.lower()
         if low in _MONTHS:
-            facts.add(low)
+            # "may" and "march" are also a verb: only a capitalised word is the month.
+            if word[0].isupper():
+                facts.add(low)
         elif low in _NUMBER_WORDS:
             facts.add(_NUMBER_WORDS[low])
         elif (
