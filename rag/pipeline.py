@@ -22,7 +22,7 @@ from rag.answering import Answerer, Passage
 from rag.chunking import chunk_document, line_of
 from rag.config import Settings
 from rag.documents import doc_id_for, iter_files, read_document, text_document
-from rag.embedding import Embedder, SentenceTransformerEmbedder
+from rag.embedding import Embedder, make_embedder
 from rag.errors import (
     BadInputError,
     EmbeddingMismatchError,
@@ -103,9 +103,7 @@ class Rag:
     def embedder(self) -> Embedder:
         with self._model_lock:
             if self._embedder is None:
-                self._embedder = SentenceTransformerEmbedder(
-                    self.settings.embedding_model, batch_size=self.settings.batch_size
-                )
+                self._embedder = make_embedder(self.settings)
             return self._embedder
 
     @property
@@ -141,7 +139,8 @@ class Rag:
         if snap.embedding_model != name:
             raise EmbeddingMismatchError(
                 f"index at {self.path} was built with embedding model '{snap.embedding_model}', "
-                f"not '{name}' (set RAG_EMBEDDING_MODEL or rebuild the index)"
+                f"not '{name}' (set RAG_EMBEDDING_MODEL or RAG_EMBEDDING_BACKEND, "
+                "or rebuild the index)"
             )
 
     def _snapshot(self) -> Snapshot:
