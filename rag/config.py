@@ -27,7 +27,7 @@ class Settings(BaseSettings):
         description="Packaged name, sentence-transformers model name, or local folder.",
     )
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        default="torch",
+        default="onnx",
         description="onnx (exported once under cache_dir; same vectors as torch, no torch "
         "import), torch (sentence-transformers), or onnx-int8 (quantised: faster, slightly "
         "different vectors, so an index records it).",
