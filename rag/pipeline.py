@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,6 +73,7 @@ class Rag:
         self._write_lock = threading.Lock()
         self._model_lock = threading.Lock()
         self._view: _View | None = None
+        self._bm25_pool: ThreadPoolExecutor | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -326,9 +328,12 @@ class Rag:
             return []
         assert snap.store is not None
         depth = max(4 * k, 20)
+        # BM25 runs beside the query embedding and FAISS (both release the GIL): at 1M
+        # chunks each costs ~10 ms, so the wait is the longer one, not the sum.
+        lexical_future = self._lexical_pool().submit(view.bm25.search, q, depth)
         qv = self.embedder.embed([q])
         scores, ids = snap.store.search(qv, depth)
-        lexical = view.bm25.search(q, depth)
+        lexical = lexical_future.result()
         out = []
         for s in fuse(ids[0], scores[0], lexical, k):
             chunk = snap.chunks[s.chunk_id]
@@ -338,6 +343,12 @@ class Rag:
             )
             out.append((passage, s.score))
         return out
+
+    def _lexical_pool(self) -> ThreadPoolExecutor:
+        with self._model_lock:
+            if self._bm25_pool is None:
+                self._bm25_pool = ThreadPoolExecutor(1, thread_name_prefix="rag-bm25")
+            return self._bm25_pool
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The ``k`` best passages for ``question``, best first."""
