@@ -97,6 +97,11 @@ def _import_torch_st() -> None:
     import sentence_transformers  # noqa: F401
 
 
+def _import_onnxruntime() -> None:
+    import onnxruntime  # noqa: F401
+    import tokenizers  # noqa: F401
+
+
 def _import_llama_cpp() -> None:
     import llama_cpp  # noqa: F401
 
@@ -105,14 +110,17 @@ def instrument_ask(timers: Timers) -> None:
     """Timers around the steps of ``rag ask`` (exclusive times)."""
     import rag.models
     import rag.pipeline as pipeline
+    import rag.stores.folder as folder
     from rag import storage
     from rag.answering import Answerer
     from rag.embedding import SentenceTransformerEmbedder
     from rag.generation import LlamaCppGenerator
+    from rag.onnx_embedding import OnnxEmbedder
 
     this = sys.modules[__name__]
     for cls, attr, pre in [
         (SentenceTransformerEmbedder, "warm_up", "_import_torch_st"),
+        (OnnxEmbedder, "warm_up", "_import_onnxruntime"),
         (LlamaCppGenerator, "warm_up", "_import_llama_cpp"),
     ]:
         orig = getattr(cls, attr)
@@ -123,14 +131,17 @@ def instrument_ask(timers: Timers) -> None:
 
         setattr(cls, attr, warm)
     timers.wrap(this, "_import_torch_st", "import torch+sentence-transformers")
+    timers.wrap(this, "_import_onnxruntime", "import onnxruntime+tokenizers")
     timers.wrap(this, "_import_llama_cpp", "import llama_cpp")
     timers.wrap(storage, "load", "open index: read generation")
-    timers.wrap(pipeline, "Bm25", "open index: BM25")
-    timers.wrap(pipeline, "script_profile", "open index: script profile")
+    timers.wrap(folder, "Bm25", "open index: BM25")
+    timers.wrap(folder, "script_profile", "open index: script profile")
     timers.wrap(SentenceTransformerEmbedder, "warm_up", "load embedder")
+    timers.wrap(OnnxEmbedder, "warm_up", "load embedder")
     timers.wrap(rag.models, "resolve_llm", "resolve+verify LLM file")
     timers.wrap(LlamaCppGenerator, "warm_up", "load LLM")
     timers.wrap(SentenceTransformerEmbedder, "embed", "embed (query, sentences, claims)")
+    timers.wrap(OnnxEmbedder, "embed", "embed (query, sentences, claims)")
     timers.wrap(pipeline.Rag, "_retrieve", "retrieval (FAISS+BM25+fusion)")
     timers.wrap(LlamaCppGenerator, "generate", "generation (LLM)")
     timers.wrap(Answerer, "_rank", "rank sentences")

@@ -278,17 +278,20 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
         # Open it the normal way; memory attributed as the RSS growth.
         settings = Settings(llm="none")
-        from rag.embedding import SentenceTransformerEmbedder
+        from rag.embedding import SentenceTransformerEmbedder, make_embedder
 
-        embedder = SentenceTransformerEmbedder(
+        # The configured backend (RAG_EMBEDDING_BACKEND), and PyTorch as the baseline.
+        embedder = make_embedder(settings)
+        embedder.embed(["warm up"])
+        res["embedding_backend"] = settings.embedding_backend
+        torch_embedder = SentenceTransformerEmbedder(
             settings.embedding_model, batch_size=settings.batch_size
         )
-        embedder.warm_up()
-        embedder.embed(["warm up"])
-        import rag.pipeline as pipeline
+        torch_embedder.embed(["warm up"])
+        import rag.stores.folder as folder
 
         parts: dict[str, float] = {}
-        orig_load, orig_bm25, orig_prof = storage.load, pipeline.Bm25, pipeline.script_profile
+        orig_load, orig_bm25, orig_prof = storage.load, folder.Bm25, folder.script_profile
 
         def timed(name: str, fn: Any) -> Any:
             def w(*a: Any, **k: Any) -> Any:
@@ -302,30 +305,32 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
             return w
 
-        pipeline.storage.load = timed("load", orig_load)  # type: ignore[attr-defined]
-        pipeline.Bm25 = timed("bm25_build", orig_bm25)  # type: ignore[misc]
-        pipeline.script_profile = timed("script_profile", orig_prof)
+        folder.storage.load = timed("load", orig_load)  # type: ignore[attr-defined]
+        folder.Bm25 = timed("bm25_build", orig_bm25)  # type: ignore[misc]
+        folder.script_profile = timed("script_profile", orig_prof)
         gc.collect()
         rss0 = rss_mb()
         t0 = time.perf_counter()
         rag = Rag.open(work, settings, embedder=embedder)
         T["open_s"] = time.perf_counter() - t0
-        storage.load, pipeline.Bm25, pipeline.script_profile = orig_load, orig_bm25, orig_prof
+        storage.load, folder.Bm25, folder.script_profile = orig_load, orig_bm25, orig_prof
         gc.collect()
         res["open_parts"] = parts
         res["rss_open_mb"] = rss_mb() - rss0
         res["bytes_per_chunk"] = res["rss_open_mb"] * 2**20 / n
-        view = rag._view  # the live snapshot: the benchmark needs its store and BM25 directly
+        view = rag.store.view  # the live snapshot: the benchmark needs its FAISS and BM25
         assert view is not None and view.snap.store is not None
         index = view.snap.store._index
         bm25 = view.bm25
 
         # Interleaved timing.
         qv = embedder.embed(qtexts)
-        lat: dict[str, list[float]] = {"rag": [], "faiss": [], "embed": [], "bm25": []}
+        lat: dict[str, list[float]] = {
+            "rag": [], "faiss": [], "embed": [], "bm25": [], "embed_torch": []
+        }  # fmt: skip
         for r in range(args.rounds):
             for i, q in enumerate(qtexts):
-                order = ["rag", "faiss", "embed", "bm25"]
+                order = ["rag", "faiss", "embed", "bm25", "embed_torch"]
                 if (i + r) % 2:
                     order.reverse()
                 for side in order:
@@ -336,6 +341,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
                         index.search(qv[i : i + 1], DEPTH)
                     elif side == "embed":
                         embedder.embed([q])
+                    elif side == "embed_torch":
+                        torch_embedder.embed([q])
                     else:
                         bm25.search(q, DEPTH)
                     lat[side].append(1000 * (time.perf_counter() - t))
@@ -549,6 +556,19 @@ def report(results: list[dict[str, Any]]) -> None:
             f"{lat['embed']['p50']:5.1f} /{lat['embed']['p95']:6.1f} {lat['bm25']['p50']:5.1f} /{lat['bm25']['p95']:6.1f} "
             f"{ex['exact_p50']:5.1f} /{ex['exact_p95']:6.1f} {r['bytes_per_chunk']:8.0f} {r['peak_rss_mb']:8.0f} "
             f"{r['times']['open_s']:7.1f}"
+        )
+    print(
+        "\nQuery embedding by backend, p50 ms (PyTorch measured in the same loop), and "
+        "Rag.search against the sum of its parts (BM25 runs beside embedding + FAISS)"
+    )
+    for r in results:
+        lat = r["latency_ms"]
+        parts = lat["embed"]["p50"] + lat["faiss"]["p50"] + lat["bm25"]["p50"]
+        torch_p50 = lat.get("embed_torch", {}).get("p50", float("nan"))
+        print(
+            f"{r['n']:>9,d}: {r.get('embedding_backend', '?')} {lat['embed']['p50']:.1f} ms, torch "
+            f"{torch_p50:.1f} ms (ratio {torch_p50 / lat['embed']['p50']:.2f}); "
+            f"Rag.search p50 {lat['rag']['p50']:.1f} ms vs parts summed {parts:.1f} ms"
         )
     print("\nOpening the index (Rag.open) and building it, seconds; memory growth at open, MB")
     for r in results:

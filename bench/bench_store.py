@@ -168,7 +168,9 @@ def main() -> None:
     print(
         f"\n{results['documents']} documents, {base['chunks']} chunks, {len(questions)} questions x {args.repeats}; load {info['loadavg_at_start'][0]:.1f} at start\n"
     )
-    print("| store | write s | store search p50 / p95 ms | Rag.search p50 / p95 ms (cached query vector) |")
+    print(
+        "| store | write s | store search p50 / p95 ms | Rag.search p50 / p95 ms (cached query vector) |"
+    )
     print("|---|---|---|---|")
     for name in names:
         r = results[name]

@@ -12,8 +12,9 @@ import os as _os
 # either library loads its OpenMP runtime.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from rag.config import Settings  # noqa: E402
-from rag.errors import (
+from typing import TYPE_CHECKING  # noqa: E402
+
+from rag.errors import (  # noqa: E402
     BadInputError,
     ChecksumError,
     EmbeddingMismatchError,
@@ -26,8 +27,26 @@ from rag.errors import (
     RagError,
     UnreadableDocumentError,
 )
-from rag.pipeline import Rag
-from rag.types import Answer, Citation, DocumentInfo, Hit, IndexSummary
+from rag.types import Answer, Citation, DocumentInfo, Hit, IndexSummary  # noqa: E402
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+    from rag.pipeline import Rag
+
+# `Rag` (numpy, faiss) and `Settings` (pydantic-settings) load on first use, so that
+# `rag --help` and input errors answer without importing them.
+_LAZY = {"Rag": "rag.pipeline", "Settings": "rag.config"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")
+
 
 __all__ = [
     "Answer", "BadInputError", "ChecksumError", "Citation", "DocumentInfo",

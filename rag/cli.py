@@ -9,12 +9,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rag.config import Settings
 from rag.errors import RagError
+
+if TYPE_CHECKING:  # settings, numpy, faiss and the models load only in commands that use them
+    from rag.config import Settings
 
 app = typer.Typer(
     add_completion=False,
@@ -48,6 +50,8 @@ ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads f
 
 
 def _settings(**overrides: Any) -> Settings:
+    from rag.config import Settings
+
     base = Settings()
     update = {k: v for k, v in overrides.items() if v is not None}
     return base.model_copy(update=update) if update else base

@@ -7,6 +7,7 @@ library reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,12 @@ class Settings(BaseSettings):
         default=DEFAULT_EMBEDDING_MODEL,
         description="Packaged name, sentence-transformers model name, or local folder.",
     )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="onnx",
+        description="onnx (exported once under cache_dir; same vectors as torch, no torch "
+        "import), torch (sentence-transformers), or onnx-int8 (quantised: faster, slightly "
+        "different vectors, so an index records it).",
+    )
     llm: str = Field(
         default=DEFAULT_LLM,
         description="Packaged model name (smollm2-135m, qwen2.5-coder-0.5b, "
@@ -52,7 +59,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=32, ge=1, le=4096, description="Embedding batch size.")
     cache_dir: Path = Field(
         default=Path.home() / ".cache" / "rag",
-        description="Where packaged GGUF parts are assembled once.",
+        description="Where packaged GGUF parts are assembled and ONNX exports kept, once.",
     )
 
     @property

@@ -10,13 +10,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rag.errors import ModelError
 
+if TYPE_CHECKING:
+    from rag.config import Settings
+
 PACKAGED_EMBEDDERS = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+PACKAGED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 @runtime_checkable
@@ -64,7 +69,7 @@ class SentenceTransformerEmbedder:
     @property
     def name(self) -> str:
         if self._configured.lower() in PACKAGED_EMBEDDERS:
-            return "sentence-transformers/all-MiniLM-L6-v2"
+            return PACKAGED_NAME
         return self._configured
 
     def warm_up(self) -> None:
@@ -108,3 +113,24 @@ class SentenceTransformerEmbedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder that ``settings.embedding_backend`` names; nothing loads until first use.
+
+    ``torch`` and ``onnx`` give the same vectors (to float rounding) and the same
+    name; ``onnx-int8`` is a different model as far as an index is concerned.
+    """
+    backend = settings.embedding_backend
+    if backend == "torch":
+        return SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.batch_size)
+    if backend in ("onnx", "onnx-int8"):
+        from rag.onnx_embedding import OnnxEmbedder
+
+        return OnnxEmbedder(
+            settings.embedding_model,
+            quantized=backend == "onnx-int8",
+            cache_dir=settings.cache_dir,
+            batch_size=settings.batch_size,
+        )
+    raise ModelError(f"unknown embedding backend '{backend}' (one of: {', '.join(BACKENDS)})")

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from rag.chunking import chunk_document, line_of
 from rag.config import Settings
 from rag.conversation import with_context
 from rag.documents import doc_id_for, iter_files, read_document, text_document
-from rag.embedding import Embedder, SentenceTransformerEmbedder
+from rag.embedding import Embedder, make_embedder
 from rag.errors import (
     BadInputError,
     EmbeddingMismatchError,
@@ -62,6 +63,7 @@ class Rag:
         self._write_lock = threading.Lock()
         self._model_lock = threading.Lock()
         self._store: Store | None = None
+        self._bm25_pool: ThreadPoolExecutor | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -102,9 +104,7 @@ class Rag:
     def embedder(self) -> Embedder:
         with self._model_lock:
             if self._embedder is None:
-                self._embedder = SentenceTransformerEmbedder(
-                    self.settings.embedding_model, batch_size=self.settings.batch_size
-                )
+                self._embedder = make_embedder(self.settings)
             return self._embedder
 
     @property
@@ -140,7 +140,8 @@ class Rag:
         if meta.embedding_model != name:
             raise EmbeddingMismatchError(
                 f"index at {location} was built with embedding model '{meta.embedding_model}', "
-                f"not '{name}' (set RAG_EMBEDDING_MODEL or rebuild the index)"
+                f"not '{name}' (set RAG_EMBEDDING_MODEL or RAG_EMBEDDING_BACKEND, "
+                "or rebuild the index)"
             )
 
     @property
@@ -309,9 +310,13 @@ class Rag:
     def _retrieve(self, q: str, k: int) -> list[tuple[Passage, float]]:
         store = self.store
         depth = max(4 * k, 20)
+        # BM25 runs beside the query embedding and the vector search (numpy, ONNX, FAISS
+        # and Milvus' network calls release the GIL): at 1M chunks each costs ~10 ms, so
+        # the wait is the longer one, not the sum.
+        lexical_future = self._lexical_pool().submit(store.lexical, q, depth)
         qv = self.embedder.embed([q])
         dense = store.search(qv[0], depth)
-        lexical = store.lexical(q, depth)
+        lexical = lexical_future.result()
         ids = np.array([cid for cid, _ in dense], dtype=np.int64)
         scores = np.array([score for _, score in dense], dtype=np.float32)
         fused = fuse(ids, scores, lexical, k)
@@ -325,6 +330,12 @@ class Rag:
             passage = Passage(found.chunk, doc.source, doc.title, doc.date, found.line, s.score)
             out.append((passage, s.score))
         return out
+
+    def _lexical_pool(self) -> ThreadPoolExecutor:
+        with self._model_lock:
+            if self._bm25_pool is None:
+                self._bm25_pool = ThreadPoolExecutor(1, thread_name_prefix="rag-bm25")
+            return self._bm25_pool
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The ``k`` best passages for ``question``, best first."""
