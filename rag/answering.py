@@ -29,6 +29,7 @@ from rag.embedding import Embedder
 from rag.errors import GenerationError
 from rag.generation import Generator, TokenCallback, parse_json_answer
 from rag.support import MONTHS as _MONTHS
+from rag.support import STOP_WORDS as _STOPWORDS
 from rag.support import content_words, key_facts, missing_facts, overlap
 from rag.types import Answer, Chunk, Citation, Hit
 
@@ -42,6 +43,9 @@ SUPPORT_RELEVANCE = 0.45
 SUPPORT_GAP = 0.25
 CONFLICT_MARGIN = 0.12
 KIND_BONUS = 0.12
+SPECIFIC_BONUS = 0.06  # a full date for "when", a full name for "who"
+FRAGMENT_WORDS = 5
+FRAGMENT_PENALTY = 0.1
 PASSAGES_FOR_LLM = 5  # at least this many sentences go to the model
 MAX_PASSAGES_FOR_LLM = 10  # at most this many, while they fit in CONTEXT_CHARS
 CONTEXT_CHARS = 1400  # about 350 tokens: prompt processing is the main cost on a CPU
@@ -182,10 +186,11 @@ class Answerer:
         qwords = content_words(question)
         wants = answer_kind(question)
         qfacts = key_facts(question)
+        person = bool(_PERSON.match(question.strip().lower()))
         scored = []
         for s, c in zip(sentences, cos, strict=True):
             relevance = float(c) + LEXICAL_WEIGHT * overlap(qwords, s.text)
-            fit = relevance + _fit_bonus(wants, qfacts, s)
+            fit = relevance + _fit_bonus(wants, qfacts, s, person=person)
             scored.append(replace(s, relevance=relevance, fit=fit))
         return sorted(scored, key=lambda s: -s.fit)
 
@@ -401,7 +406,7 @@ def answer_kind(question: str) -> str | None:
     return None
 
 
-def _fit_bonus(kind: str | None, qfacts: set[str], s: Sentence) -> float:
+def _fit_bonus(kind: str | None, qfacts: set[str], s: Sentence, *, person: bool = False) -> float:
     """Prefer sentences holding the kind of fact asked for; avoid headlines."""
     bonus = 0.0
     text = s.text.strip()
@@ -417,16 +422,43 @@ def _fit_bonus(kind: str | None, qfacts: set[str], s: Sentence) -> float:
             bonus += 0.05
         elif years:
             bonus -= 0.15
+    if len(_WORDS.findall(text)) < FRAGMENT_WORDS:
+        bonus -= FRAGMENT_PENALTY  # "CEO, the LEGO Group.": a label, not a statement
     if kind is None:
         return bonus
     new = key_facts(s.text) - qfacts
     if kind == "date":
         has = any(_DATE_FACT.match(f) or f in _MONTHS for f in new)
+        if _FULL_DATE.search(text):
+            bonus += SPECIFIC_BONUS  # a day, not only a year, answers "when"
     elif kind == "number":
         has = any(f[:1].isdigit() for f in new)
     else:
         has = any(f.isalpha() and f not in _MONTHS for f in new)
+        if has and person and _full_names(text, qfacts):
+            bonus += SPECIFIC_BONUS  # "Tim Buckley", not only "Vanguard"
     return bonus + (KIND_BONUS if has else -KIND_BONUS)
+
+
+_WORDS = re.compile(r"\w+")
+_PERSON = re.compile(r"(who|whom|whose)\b")
+_MONTH_RE = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_FULL_DATE = re.compile(
+    rf"\b{_MONTH_RE} \d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH_RE}\b",
+    re.I,
+)
+_NAME_RUN = re.compile(r"\b[A-Z][\w'’\-]*\.?(?:\s+(?:[A-Z]\.|[A-Z][\w'’\-]+)){1,3}")
+
+
+def _full_names(text: str, qfacts: set[str]) -> list[str]:
+    """Runs of two or more capitalised words ("Niels B. Christiansen") with a word the
+    question does not contain: the names a "who" question is likely asking for."""
+    out = []
+    for m in _NAME_RUN.finditer(text):
+        words = [w.lower().strip(".") for w in m.group(0).split()]
+        if any(w not in qfacts and w not in _STOPWORDS for w in words):
+            out.append(m.group(0))
+    return out
 
 
 _ISO_DATE = re.compile(r"\b((?:1[89]|20)\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])\b")

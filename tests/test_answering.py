@@ -4,10 +4,11 @@ import re
 from pathlib import Path
 
 from rag import Answer, Rag, Settings
-from rag.answering import answer_kind
+from rag.answering import Passage, Sentence, _fit_bonus, answer_kind
 from rag.streaming import AnswerTextStream
 from rag.support import key_facts, missing_facts
 from rag.testing import CannedGenerator, HashEmbedder
+from rag.types import Chunk
 
 Q = "When did the United States announce the end of its mission in Iraq?"
 
@@ -164,3 +165,28 @@ def test_answer_kind() -> None:
     assert answer_kind("Who won?") == "name"
     assert answer_kind("What was the name of the ambassador?") == "name"
     assert answer_kind("Why did it happen?") is None
+
+
+def _sentence(text: str) -> Sentence:
+    chunk = Chunk(doc_id="d", chunk_id=0, start=0, end=len(text), text=text)
+    passage = Passage(chunk, source="s", title="A title", date=None, line=1, score=1.0)
+    return Sentence(passage, 0, len(text), text)
+
+
+def test_fit_prefers_full_names_for_who_and_days_for_when() -> None:
+    q = "Who is the new CEO of Vanguard?"
+    qfacts = key_facts(q)
+    named = _sentence("The board elected Tim Buckley as the new CEO of Vanguard.")
+    vague = _sentence("The board of Vanguard met in Pennsylvania to elect a new CEO.")
+    assert _fit_bonus("name", qfacts, named, person=True) > _fit_bonus(
+        "name", qfacts, vague, person=True
+    )
+    day = _sentence("The game was released worldwide on March 3, 2017, for the Switch.")
+    year = _sentence("The game was released worldwide in 2017, for the Switch console.")
+    assert _fit_bonus("date", set(), day) > _fit_bonus("date", set(), year)
+
+
+def test_fit_penalises_label_fragments() -> None:
+    label = _sentence("CEO, the LEGO Group.")
+    statement = _sentence("Niels Christiansen has led the LEGO Group as its CEO since 2017.")
+    assert _fit_bonus(None, set(), label) < _fit_bonus(None, set(), statement)
