@@ -190,3 +190,40 @@ def test_fit_penalises_label_fragments() -> None:
     label = _sentence("CEO, the LEGO Group.")
     statement = _sentence("Niels Christiansen has led the LEGO Group as its CEO since 2017.")
     assert _fit_bonus(None, set(), label) < _fit_bonus(None, set(), statement)
+
+
+def test_citation_prefers_the_sentence_stating_the_answer_verbatim(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Phone news\n\nThe phone was released on September 20th in 2019.\n"
+    )
+    (folder / "b.txt").write_text(
+        "Phone facts\n\n"
+        "The phone was released to stores on September 20, 2019, after a long wait.\n"
+    )
+    gen = CannedGenerator('{"answer": "September 20, 2019"}')
+    answer = _rag(settings, folder, gen).ask("When was the phone released?")
+    assert answer.mode == "llm"
+    assert [c.quote for c in answer.citations] == [
+        "The phone was released to stores on September 20, 2019, after a long wait."
+    ]
+    _check_contract(answer)
+
+
+def test_short_answer_keeps_the_currency_sign_of_its_source(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "money"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Earnings\n\nIn the third quarter of 2019 the carmaker posted $6.3 billion in revenue.\n"
+    )
+    gen = CannedGenerator('{"answer": "6.3 billion"}')
+    answer = _rag(settings, folder, gen).ask(
+        "What was the carmaker's revenue in the third quarter?"
+    )
+    assert answer.answer == "$6.3 billion [1]"
+    _check_contract(answer)
