@@ -147,12 +147,14 @@ def _score(rag: Any, item: Item, answer: Answer, hit_texts: list[str]) -> dict[s
         "answerable": answer.answerable,
         "answer": answer.answer,
         "mode": answer.mode,
+        "evidence": round(answer.evidence, 4),
         "correct": answer.answerable and matches(answer.answer, item.gold)
         if item.answerable
         else not answer.answerable,
         "hit": item.answerable and any(mentions_any(t, item.gold) for t in hit_texts),
         "citations": len(answer.citations),
         "precise_citations": sum(precise),
+        "quotes": [c.quote for c in answer.citations],
         "span_violations": violations,
         "total_ms": answer.timings.get("total_ms", 0.0),
     }

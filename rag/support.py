@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_STOP = frozenset(
+STOP_WORDS = _STOP = frozenset(
     [
         "a",
         "an",

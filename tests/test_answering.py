@@ -4,10 +4,11 @@ import re
 from pathlib import Path
 
 from rag import Answer, Rag, Settings
-from rag.answering import answer_kind
+from rag.answering import Passage, Sentence, _fit_bonus, answer_kind
 from rag.streaming import AnswerTextStream
 from rag.support import key_facts, missing_facts
 from rag.testing import CannedGenerator, HashEmbedder
+from rag.types import Chunk
 
 Q = "When did the United States announce the end of its mission in Iraq?"
 
@@ -167,3 +168,65 @@ def test_answer_kind() -> None:
     assert answer_kind("Who won?") == "name"
     assert answer_kind("What was the name of the ambassador?") == "name"
     assert answer_kind("Why did it happen?") is None
+
+
+def _sentence(text: str) -> Sentence:
+    chunk = Chunk(doc_id="d", chunk_id=0, start=0, end=len(text), text=text)
+    passage = Passage(chunk, source="s", title="A title", date=None, line=1, score=1.0)
+    return Sentence(passage, 0, len(text), text)
+
+
+def test_fit_prefers_full_names_for_who_and_days_for_when() -> None:
+    q = "Who is the new CEO of Vanguard?"
+    qfacts = key_facts(q)
+    named = _sentence("The board elected Tim Buckley as the new CEO of Vanguard.")
+    vague = _sentence("The board of Vanguard met in Pennsylvania to elect a new CEO.")
+    assert _fit_bonus("name", qfacts, named, person=True) > _fit_bonus(
+        "name", qfacts, vague, person=True
+    )
+    day = _sentence("The game was released worldwide on March 3, 2017, for the Switch.")
+    year = _sentence("The game was released worldwide in 2017, for the Switch console.")
+    assert _fit_bonus("date", set(), day) > _fit_bonus("date", set(), year)
+
+
+def test_fit_penalises_label_fragments() -> None:
+    label = _sentence("CEO, the LEGO Group.")
+    statement = _sentence("Niels Christiansen has led the LEGO Group as its CEO since 2017.")
+    assert _fit_bonus(None, set(), label) < _fit_bonus(None, set(), statement)
+
+
+def test_citation_prefers_the_sentence_stating_the_answer_verbatim(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Phone news\n\nThe phone was released on September 20th in 2019.\n"
+    )
+    (folder / "b.txt").write_text(
+        "Phone facts\n\n"
+        "The phone was released to stores on September 20, 2019, after a long wait.\n"
+    )
+    gen = CannedGenerator('{"answer": "September 20, 2019"}')
+    answer = _rag(settings, folder, gen).ask("When was the phone released?")
+    assert answer.mode == "llm"
+    assert [c.quote for c in answer.citations] == [
+        "The phone was released to stores on September 20, 2019, after a long wait."
+    ]
+    _check_contract(answer)
+
+
+def test_short_answer_keeps_the_currency_sign_of_its_source(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "money"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Earnings\n\nIn the third quarter of 2019 the carmaker posted $6.3 billion in revenue.\n"
+    )
+    gen = CannedGenerator('{"answer": "6.3 billion"}')
+    answer = _rag(settings, folder, gen).ask(
+        "What was the carmaker's revenue in the third quarter?"
+    )
+    assert answer.answer == "$6.3 billion [1]"
+    _check_contract(answer)
