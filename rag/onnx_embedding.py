@@ -243,6 +243,9 @@ class OnnxEmbedder:
         if self._threads:
             options.intra_op_num_threads = self._threads
         options.log_severity_level = 3
+        # No busy-waiting between ops (like OMP_WAIT_POLICY=PASSIVE for torch): on a
+        # shared 2-core machine spinning threads made batch encoding 25 % slower.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = folder / ("model-int8.onnx" if self._quantized else "model.onnx")
         try:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
