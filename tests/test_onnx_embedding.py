@@ -160,3 +160,26 @@ def test_cli_help_imports_no_heavy_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.integration
+def test_packaged_model_backends(tmp_path: Path) -> None:
+    """The shipped MiniLM: onnx equals torch, so a torch-built index opens with it; int8
+    vectors are close but another model, so the same index refuses it."""
+    from rag import Rag
+    from rag.errors import EmbeddingMismatchError
+
+    base = Settings(index=tmp_path / "index", llm="none", cache_dir=tmp_path / "cache")
+    texts = ["When did the US announce leaving Iraq?", "Knead the dough for ten minutes."]
+    torch_emb = make_embedder(base.model_copy(update={"embedding_backend": "torch"}))
+    onnx_settings = base.model_copy(update={"embedding_backend": "onnx"})
+    int8_settings = base.model_copy(update={"embedding_backend": "onnx-int8"})
+    ref = torch_emb.embed(texts)
+    np.testing.assert_allclose(make_embedder(onnx_settings).embed(texts), ref, atol=1e-4)
+    assert (make_embedder(int8_settings).embed(texts) * ref).sum(1).min() > 0.97
+
+    rag = Rag.open(base.index, base, create=True, embedder=torch_emb)
+    rag.add_text("In September 2024, the United States announced the end of its mission in Iraq.")
+    assert Rag.open(base.index, onnx_settings).search("US leaving Iraq", 1)
+    with pytest.raises(EmbeddingMismatchError, match="RAG_EMBEDDING_BACKEND"):
+        Rag.open(base.index, int8_settings)
