@@ -41,14 +41,35 @@ def fuse(
     """Top ``k`` of the fused ranking, keeping each part's raw score for evidence."""
     dense = {int(i): float(s) for i, s in zip(dense_ids, dense_scores, strict=True) if i >= 0}
     lex = dict(lexical)
-    lexical_ids = [cid for cid, _ in lexical]
-    fused = reciprocal_rank_fusion([list(dense), lexical_ids])
+    # Ranks are shared by equal scores (1, 2, 2, 4): which of two tied chunks a store
+    # lists first depends on how it numbers chunks, and must not change the answer.
+    dense_rank = _tied_ranks(list(dense.items()))
+    lexical_rank = _tied_ranks(list(lexical))
+    scores: dict[int, float] = {}
+    for ranks in (dense_rank, lexical_rank):
+        for cid, rank in ranks.items():
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
     # Equal fused scores (rank a in one list and b in the other, against b and a) go to
-    # the better dense rank, then the better lexical rank: an order that does not depend
-    # on how a store numbers its chunks, so every store returns the same passages.
-    dense_rank = {cid: r for r, cid in enumerate(dense)}
-    lexical_rank = {cid: r for r, cid in enumerate(lexical_ids)}
-    far = len(dense) + len(lexical_ids)
-    fused.sort(key=lambda kv: (-round(kv[1], 12), dense_rank.get(kv[0], far),
-                               lexical_rank.get(kv[0], far)))  # fmt: skip
+    # the better lexical rank, then the better dense rank, so every store returns the
+    # same passages. (Lexical first: an exact-term match is the safer tie-break; on RGB
+    # dev, dense first lost one hit@5 question, 0.92 -> 0.90.)
+    far = len(dense) + len(lex) + 1
+    fused = sorted(
+        scores.items(),
+        key=lambda kv: (-round(kv[1], 12), lexical_rank.get(kv[0], far),
+                        dense_rank.get(kv[0], far)),
+    )  # fmt: skip
     return [Scored(cid, score, dense.get(cid), lex.get(cid)) for cid, score in fused[:k]]
+
+
+def _tied_ranks(scored: Sequence[tuple[int, float]], tolerance: float = 1e-5) -> dict[int, int]:
+    """Rank from 1 of best-first ``(id, score)`` pairs; scores within ``tolerance``
+    (relative) of the previous one share its rank."""
+    ranks: dict[int, int] = {}
+    rank, previous = 0, None
+    for position, (cid, score) in enumerate(scored, start=1):
+        if previous is None or abs(score - previous) > tolerance * max(1.0, abs(previous)):
+            rank = position
+        previous = score
+        ranks[cid] = rank
+    return ranks

@@ -43,3 +43,11 @@ def test_question_in_unseen_script(fake_rag: Rag) -> None:
 def test_bad_k(fake_rag: Rag) -> None:
     with pytest.raises(BadInputError):
         fake_rag.search("bread", 0)
+
+
+def test_fusion_does_not_depend_on_how_tied_chunks_are_numbered() -> None:
+    # Chunks 1 and 2 tie in BM25; a store may list either first.
+    dense_ids, dense_scores = np.array([3, 2, 1]), np.array([0.9, 0.5, 0.4], dtype=np.float32)
+    a = fuse(dense_ids, dense_scores, [(1, 2.0), (2, 2.0), (3, 1.0)], 3)
+    b = fuse(dense_ids, dense_scores, [(2, 2.0), (1, 2.0), (3, 1.0)], 3)
+    assert [s.chunk_id for s in a] == [s.chunk_id for s in b]
