@@ -73,3 +73,10 @@ class ChecksumError(ModelError):
 
 class GenerationError(RagError):
     exit_code = 1
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its ``message`` attribute when it has
+    one, as pymilvus' do), or its class name: for one-line errors built on others."""
+    text = str(getattr(exc, "message", "") or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -33,16 +33,11 @@ from typing import Any
 import numpy as np
 
 from rag.embedding import PACKAGED_EMBEDDERS, PACKAGED_NAME, resolve_embedding_model
-from rag.errors import ModelError
+from rag.errors import ModelError, first_line
 
 INT8_SUFFIX = "+onnx-int8"
 FORMAT_VERSION = 1
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _model_key(location: Path) -> str:
@@ -194,7 +189,7 @@ def ensure_export(model: str, cache_dir: Path) -> Path:
         raise
     except Exception as exc:  # noqa: BLE001 - any exporter failure is one clear message
         raise ModelError(
-            f"cannot export embedding model '{model}' to ONNX in {folder}: {_first_line(exc)} "
+            f"cannot export embedding model '{model}' to ONNX in {folder}: {first_line(exc)} "
             "(RAG_EMBEDDING_BACKEND=torch works without it)"
         ) from None
     return folder
@@ -253,7 +248,7 @@ class OnnxEmbedder:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - a corrupt cache file is one clear message
             raise ModelError(
-                f"cannot load {path}: {_first_line(exc)} (delete {folder} to export again)"
+                f"cannot load {path}: {first_line(exc)} (delete {folder} to export again)"
             ) from None
         self._tokenizer = tokenizer
         self._dim = int(meta["dim"])

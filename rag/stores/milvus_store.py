@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from rag.errors import BadInputError, IndexCorruptError, StoreUnavailableError
+from rag.errors import BadInputError, IndexCorruptError, StoreUnavailableError, first_line
 from rag.lexical import K1, B, analyze
 from rag.scripts import script_profile
 from rag.stores.base import DocRecord, IndexMeta, NewDocument, StoredChunk
@@ -112,7 +112,7 @@ class MilvusStore:
                 kwargs["timeout"] = 10
             self._client = MilvusClient(**kwargs)
         except Exception as exc:  # pymilvus raises several unrelated classes here
-            first = _first(exc)
+            first = first_line(exc)
             hint = (
                 " (Milvus Lite opens a file from one process at a time; "
                 "use a Milvus server to share an index)"
@@ -204,7 +204,8 @@ class MilvusStore:
             # A query of stop words only has no terms; Milvus refuses it.
             if "empty" in str(exc).lower():
                 return []
-            raise StoreUnavailableError(f"Milvus full-text search failed: {_first(exc)}") from None
+            msg = f"Milvus full-text search failed: {first_line(exc)}"
+            raise StoreUnavailableError(msg) from None
         # Milvus Lite reports BM25 as a negative distance, a server as a positive score;
         # both come best first.
         hits = [(int(h["id"]), abs(float(h["distance"]))) for h in res[0]]
@@ -298,7 +299,7 @@ class MilvusStore:
         try:
             return fn(*args, **kwargs)
         except self._exc as exc:
-            raise StoreUnavailableError(f"Milvus ({self._uri}): {_first(exc)}") from None
+            raise StoreUnavailableError(f"Milvus ({self._uri}): {first_line(exc)}") from None
 
     def _query_all(self, collection: str, flt: str, fields: list[str]) -> list[dict[str, Any]]:
         try:
@@ -314,7 +315,7 @@ class MilvusStore:
             it.close()
             return out
         except self._exc as exc:
-            raise StoreUnavailableError(f"Milvus ({self._uri}): {_first(exc)}") from None
+            raise StoreUnavailableError(f"Milvus ({self._uri}): {first_line(exc)}") from None
 
     def _load_meta(self) -> None:
         if not self._call(self._client.has_collection, self._meta_c):
@@ -445,8 +446,3 @@ def _terms(text: str) -> str:
     while len(terms.encode("utf-8")) > _MAX_VARCHAR:  # only for pathological chunk sizes
         terms = terms[: len(terms) * 3 // 4].rsplit(" ", 1)[0]
     return terms
-
-
-def _first(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", "") or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
