@@ -317,9 +317,7 @@ class Rag:
         qv = self.embedder.embed([q])
         dense = store.search(qv[0], depth)
         lexical = lexical_future.result()
-        ids = np.array([cid for cid, _ in dense], dtype=np.int64)
-        scores = np.array([score for _, score in dense], dtype=np.float32)
-        fused = fuse(ids, scores, lexical, k)
+        fused = fuse(dense, lexical, k)
         stored = store.chunks([s.chunk_id for s in fused])
         out = []
         for s in fused:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 RRF_K = 60
 
 
@@ -24,42 +22,45 @@ def reciprocal_rank_fusion(
     rankings: Sequence[Sequence[int]], k: int = RRF_K, weights: Sequence[float] | None = None
 ) -> list[tuple[int, float]]:
     """Fuse best-first id lists: ``score(id) = sum_i w_i / (k + rank_i(id))``, rank from 1."""
-    weights = weights or [1.0] * len(rankings)
+    ranks = [{cid: rank for rank, cid in enumerate(r, start=1)} for r in rankings]
+    return sorted(_rrf_scores(ranks, k, weights).items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _rrf_scores(
+    ranks: Sequence[dict[int, int]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> dict[int, float]:
+    """``sum_i w_i / (k + rank_i(id))`` over the rank maps that hold ``id``."""
+    weights = weights or [1.0] * len(ranks)
     scores: dict[int, float] = {}
-    for ranking, w in zip(rankings, weights, strict=True):
-        for rank, cid in enumerate(ranking, start=1):
+    for ranking, w in zip(ranks, weights, strict=True):
+        for cid, rank in ranking.items():
             scores[cid] = scores.get(cid, 0.0) + w / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    return scores
 
 
 def fuse(
-    dense_ids: np.ndarray,
-    dense_scores: np.ndarray,
-    lexical: Sequence[tuple[int, float]],
-    k: int,
+    dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], k: int
 ) -> list[Scored]:
-    """Top ``k`` of the fused ranking, keeping each part's raw score for evidence."""
-    dense = {int(i): float(s) for i, s in zip(dense_ids, dense_scores, strict=True) if i >= 0}
-    lex = dict(lexical)
+    """Top ``k`` of the fused ranking of two best-first ``(chunk_id, score)`` lists,
+    keeping each part's raw score for evidence."""
+    dense_score, lexical_score = dict(dense), dict(lexical)
     # Ranks are shared by equal scores (1, 2, 2, 4): which of two tied chunks a store
     # lists first depends on how it numbers chunks, and must not change the answer.
-    dense_rank = _tied_ranks(list(dense.items()))
-    lexical_rank = _tied_ranks(list(lexical))
-    scores: dict[int, float] = {}
-    for ranks in (dense_rank, lexical_rank):
-        for cid, rank in ranks.items():
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    dense_rank, lexical_rank = _tied_ranks(dense), _tied_ranks(lexical)
+    scores = _rrf_scores([dense_rank, lexical_rank])
     # Equal fused scores (rank a in one list and b in the other, against b and a) go to
     # the better lexical rank, then the better dense rank, so every store returns the
     # same passages. (Lexical first: an exact-term match is the safer tie-break; on RGB
     # dev, dense first lost one hit@5 question, 0.92 -> 0.90.)
-    far = len(dense) + len(lex) + 1
+    far = len(dense) + len(lexical) + 1
     fused = sorted(
         scores.items(),
         key=lambda kv: (-round(kv[1], 12), lexical_rank.get(kv[0], far),
                         dense_rank.get(kv[0], far)),
     )  # fmt: skip
-    return [Scored(cid, score, dense.get(cid), lex.get(cid)) for cid, score in fused[:k]]
+    return [
+        Scored(cid, score, dense_score.get(cid), lexical_score.get(cid)) for cid, score in fused[:k]
+    ]
 
 
 def _tied_ranks(scored: Sequence[tuple[int, float]], tolerance: float = 1e-5) -> dict[int, int]:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from rag import Rag
@@ -17,7 +16,7 @@ def test_rrf_rewards_agreement() -> None:
 
 
 def test_fuse_keeps_part_scores() -> None:
-    out = fuse(np.array([5, 6, -1]), np.array([0.9, 0.8, 0.0]), [(6, 3.0), (7, 1.0)], k=3)
+    out = fuse([(5, 0.9), (6, 0.8)], [(6, 3.0), (7, 1.0)], k=3)
     assert out[0].chunk_id == 6 and out[0].dense == pytest.approx(0.8) and out[0].lexical == 3.0
     assert {s.chunk_id for s in out} == {5, 6, 7}
 
@@ -47,7 +46,7 @@ def test_bad_k(fake_rag: Rag) -> None:
 
 def test_fusion_does_not_depend_on_how_tied_chunks_are_numbered() -> None:
     # Chunks 1 and 2 tie in BM25; a store may list either first.
-    dense_ids, dense_scores = np.array([3, 2, 1]), np.array([0.9, 0.5, 0.4], dtype=np.float32)
-    a = fuse(dense_ids, dense_scores, [(1, 2.0), (2, 2.0), (3, 1.0)], 3)
-    b = fuse(dense_ids, dense_scores, [(2, 2.0), (1, 2.0), (3, 1.0)], 3)
+    dense = [(3, 0.9), (2, 0.5), (1, 0.4)]
+    a = fuse(dense, [(1, 2.0), (2, 2.0), (3, 1.0)], 3)
+    b = fuse(dense, [(2, 2.0), (1, 2.0), (3, 1.0)], 3)
     assert [s.chunk_id for s in a] == [s.chunk_id for s in b]
