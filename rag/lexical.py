@@ -112,10 +112,7 @@ class Bm25:
         self._data = data.astype(np.float32)
 
     def _query_terms(self, query: str) -> list[int]:
-        words = [w for w in _TOKEN.findall(query.lower()) if w not in STOPWORDS_EN]
-        if not words:
-            return []
-        return [t for s in self._stemmer.stemWords(words) if (t := self._terms.get(s)) is not None]
+        return [t for s in analyze(query) if (t := self._terms.get(s)) is not None]
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Up to ``k`` ``(chunk_id, score)`` pairs with a positive score, best first."""

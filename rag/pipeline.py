@@ -253,7 +253,7 @@ class Rag:
             if added or updated or removals or store.meta() is None:
                 store.write(meta, removals, new_docs, vectors)
             return IndexSummary(
-                documents=len(store.documents()), added=added, updated=updated,
+                documents=len(existing) - len(removals) + added, added=added, updated=updated,
                 unchanged=unchanged, removed=len(removals), chunks=len(store),
                 embedded=len(texts), skipped=skipped or [],
             )  # fmt: skip

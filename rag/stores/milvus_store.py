@@ -45,6 +45,7 @@ _META_KEY = "index"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _MAX_VARCHAR = 65_535
 _INSERT_BATCH = 512
+_DOC_FIELDS = ["doc_id", "source", "title", "hash", "date", "n_chunks", "page_starts"]
 _QUERY_BATCH = 1_000
 # BM25 runs in Milvus (its BM25 function and sparse index, its corpus statistics) over
 # the terms rag.lexical.analyze gives (words, stopwords removed, stemmed), joined by
@@ -148,8 +149,7 @@ class MilvusStore:
     def documents(self) -> dict[str, DocRecord]:
         if self._meta is None:
             return {}
-        fields = ["doc_id", "source", "title", "hash", "date", "n_chunks", "page_starts"]
-        rows = self._query_all(self._docs_c, 'doc_id != ""', fields)
+        rows = self._query_all(self._docs_c, 'doc_id != ""', _DOC_FIELDS)
         return {r["doc_id"]: _record(r) for r in rows}
 
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
@@ -161,14 +161,13 @@ class MilvusStore:
             output_fields=["id", "doc_id", "start", "end", "line", "text"],
         )  # fmt: skip
         doc_ids = sorted({r["doc_id"] for r in rows})
-        fields = ["doc_id", "source", "title", "hash", "date", "n_chunks", "page_starts"]
         docs = {
             r["doc_id"]: _record(r)
             for r in self._call(
                 self._client.query,
                 self._docs_c,
                 filter=f"doc_id in {json.dumps(doc_ids)}",
-                output_fields=fields,
+                output_fields=_DOC_FIELDS,
             )  # fmt: skip
         }
         out: dict[int, StoredChunk] = {}
