@@ -1,4 +1,5 @@
-"""The two store contracts (tests/test_store_contract.py checks both).
+"""The two store contracts (tests/test_store_contract.py runs the Store contract against
+every implementation; FaissStore, the one VectorStore, is exercised through the folder store).
 
 * :class:`VectorStore`: unit vectors keyed by integer chunk ids (FAISS inside an
   index folder).
