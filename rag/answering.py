@@ -49,9 +49,10 @@ KIND_BONUS = 0.12
 SPECIFIC_BONUS = 0.06  # a full date for "when", a full name for "who"
 FRAGMENT_WORDS = 5
 FRAGMENT_PENALTY = 0.1
-PASSAGES_FOR_LLM = 5  # at least this many sentences go to the model
-MAX_PASSAGES_FOR_LLM = 10  # at most this many, while they fit in CONTEXT_CHARS
-CONTEXT_CHARS = 1400  # about 350 tokens: prompt processing is the main cost on a CPU
+PASSAGES_FOR_LLM = 5  # at least this many sentences go to the model (default budget)
+MAX_PASSAGES_FOR_LLM = 10  # at most this many, while they fit in the budget
+# About 350 tokens: prompt processing is the main cost on a CPU (Settings.prompt_chars).
+CONTEXT_CHARS = 1400
 NOT_FOUND = "NOT FOUND"
 
 SYSTEM_PROMPT = (
@@ -103,6 +104,8 @@ def _sentences(passages: Sequence[Passage]) -> list[Sentence]:
         c = p.chunk
         for a, b in split_sentences(c.text):
             s = Sentence(p, c.start + a, c.start + b, c.text[a:b])
+            if a == 0 and not _body(s.text, 0).strip(" .…\xa0"):
+                continue  # only a page date ("Oct 6, 2021 ..."): the passage's date says it
             if s.key not in seen and len(s.text) > 2:
                 seen.add(s.key)
                 out.append(s)
@@ -137,11 +140,13 @@ class Answerer:
         *,
         max_tokens: int = 160,
         threshold: float = ANSWERABLE_THRESHOLD,
+        prompt_chars: int = CONTEXT_CHARS,
     ) -> None:
         self._embedder = embedder
         self._generator = generator
         self._max_tokens = max_tokens
         self._threshold = threshold
+        self._prompt_chars = prompt_chars
 
     def answer(
         self,
@@ -192,10 +197,11 @@ class Answerer:
         wants = answer_kind(question)
         qfacts = key_facts(question)
         person = bool(_PERSON.match(question.strip().lower()))
+        qnums = _numbers(question)
         scored = []
         for s, c in zip(sentences, cos, strict=True):
             relevance = float(c) + LEXICAL_WEIGHT * overlap(qwords, s.text)
-            fit = relevance + _fit_bonus(wants, qfacts, s, person=person)
+            fit = relevance + _fit_bonus(wants, qfacts, s, person=person, qnums=qnums)
             scored.append(replace(s, relevance=relevance, fit=fit))
         return sorted(scored, key=lambda s: -s.fit)
 
@@ -223,7 +229,7 @@ class Answerer:
         on_token: TokenCallback | None,
     ) -> str | None:
         blocks = []
-        for i, s in enumerate(self._context(sentences), start=1):
+        for i, s in enumerate(_context(sentences, self._prompt_chars), start=1):
             # No publication dates here: small models copy them into date answers.
             blocks.append(f"[{i}] {s.text}")
         user = "Passages:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
@@ -240,26 +246,7 @@ class Answerer:
             return None  # malformed output: the extractive answer takes over
         return value if isinstance(value, str) else None
 
-    @staticmethod
-    def _context(sentences: Sequence[Sentence]) -> list[Sentence]:
-        """The top sentences within a size budget (short sentences: more of them); one
-        that opens with a back-reference gets its predecessor."""
-        out: list[Sentence] = []
-        used = 0
-        for s in sentences[:MAX_PASSAGES_FOR_LLM]:
-            if len(out) >= PASSAGES_FOR_LLM and used + len(s.text) > CONTEXT_CHARS:
-                break
-            c = s.passage.chunk
-            if _BACK_REFERENCE.match(s.text):
-                spans = split_sentences(c.text)
-                idx = next(i for i, (a, _) in enumerate(spans) if c.start + a == s.start)
-                if idx > 0:
-                    a, b = spans[idx - 1][0], spans[idx][1]
-                    s = Sentence(s.passage, c.start + a, c.start + b, c.text[a:b], s.relevance)
-            out.append(s)
-            used += len(s.text)
-        return out
-
+    # -- checking ------------------------------------------------------------------------
     # -- checking ------------------------------------------------------------------------
 
     def _check(
@@ -271,6 +258,7 @@ class Answerer:
         if not claims:
             return None
         qfacts = key_facts(question)
+        dated = answer_kind(question) == "date"
         units = self._units(sentences)
         vectors = self._embedder.embed(
             [f"{question} {c}" for c in claims] + [c for c in claims] + [u.text for u in units]
@@ -283,7 +271,7 @@ class Answerer:
         kept: list[tuple[str, Sentence]] = []
         for i, claim in enumerate(claims):
             facts = key_facts(claim, short=len(claim.split()) <= 6) - qfacts
-            best: tuple[tuple[bool, float, int], Sentence] | None = None
+            best: tuple[tuple[bool, bool, float, int], Sentence] | None = None
             for j, unit in enumerate(units):
                 if facts and missing_facts(facts, unit.text, _date_words(unit.passage.date)):
                     continue
@@ -297,13 +285,16 @@ class Answerer:
                 # are preferred: a pair must be clearly better to be chosen.
                 rank = (
                     _states(unit.text, claim),
+                    # "founded in 2015": cite the span that says "December 2015", if any
+                    dated and _specific_date(claim, unit) != claim,
                     sim - (0.03 if unit.text != unit.text.strip() or _is_pair(unit) else 0.0),
                     -len(unit.text),
                 )
                 if sim >= SUPPORT_THRESHOLD and (best is None or rank > best[0]):
                     best = (rank, unit)
             if best is not None:
-                kept.append((_as_stated(claim.strip(), best[1].text), best[1]))
+                claim = _as_stated(claim.strip(), best[1].text)
+                kept.append((_specific_date(claim, best[1]) if dated else claim, best[1]))
         if not kept:
             return None
         return _number(kept)
@@ -354,13 +345,16 @@ class Answerer:
         if not answer_dates:
             return text, cites
         top = sentences[0].fit
+        qnums = _numbers(question)
         cited = {(c.doc_id, c.start, c.end) for c in cites}
         cited_docs = {c.doc_id for c in cites}
         extra: list[tuple[str, Sentence]] = []
         for s in sentences[:8]:
             if s.fit < top - CONFLICT_MARGIN or s.key in cited:
                 continue
-            other = _dates(s.text)
+            if qnums and not qnums <= _numbers(s.passage.chunk.text):
+                continue  # "Season 10" does not contradict an answer about the first season
+            other = _dates(_body(s.text, s.start - s.passage.chunk.start))
             if other and not (other & answer_dates) and s.passage.chunk.doc_id not in cited_docs:
                 extra.append((s.text.strip(), s))
                 break
@@ -371,6 +365,28 @@ class Answerer:
         report = _which_report(s.passage.date, cites)
         text = f'{text} {report} gives a different account: "{extra[0][0]}" [{n}]'
         return text, [*cites, _cite(n, s)]
+
+
+def _context(sentences: Sequence[Sentence], budget: int = CONTEXT_CHARS) -> list[Sentence]:
+    """The top sentences within ``budget`` characters (short sentences: more of them), at
+    least PASSAGES_FOR_LLM of them at the default budget, proportionally fewer below it;
+    one that opens with a back-reference gets its predecessor."""
+    least = max(1, min(PASSAGES_FOR_LLM, budget * PASSAGES_FOR_LLM // CONTEXT_CHARS))
+    out: list[Sentence] = []
+    used = 0
+    for s in sentences[:MAX_PASSAGES_FOR_LLM]:
+        if len(out) >= least and used + len(s.text) > budget:
+            break
+        c = s.passage.chunk
+        if _BACK_REFERENCE.match(s.text):
+            spans = split_sentences(c.text)
+            idx = next(i for i, (a, _) in enumerate(spans) if c.start + a == s.start)
+            if idx > 0:
+                a, b = spans[idx - 1][0], spans[idx][1]
+                s = Sentence(s.passage, c.start + a, c.start + b, c.text[a:b], s.relevance)
+        out.append(s)
+        used += len(s.text)
+    return out
 
 
 _KINDS = (
@@ -413,7 +429,14 @@ def answer_kind(question: str) -> str | None:
     return None
 
 
-def _fit_bonus(kind: str | None, qfacts: set[str], s: Sentence, *, person: bool = False) -> float:
+def _fit_bonus(
+    kind: str | None,
+    qfacts: set[str],
+    s: Sentence,
+    *,
+    person: bool = False,
+    qnums: frozenset[str] = frozenset(),
+) -> float:
     """Prefer sentences holding the kind of fact asked for; avoid headlines."""
     bonus = 0.0
     text = s.text.strip()
@@ -429,11 +452,15 @@ def _fit_bonus(kind: str | None, qfacts: set[str], s: Sentence, *, person: bool 
             bonus += 0.05
         elif years:
             bonus -= 0.15
+    # Likewise "Xenoblade Chronicles 2", "the first season": a passage that never states
+    # the question's number (or ordinal) is likely about another instalment.
+    if qnums and not qnums <= _numbers(s.passage.chunk.text):
+        bonus -= 0.15
     if len(_WORDS.findall(text)) < FRAGMENT_WORDS:
         bonus -= FRAGMENT_PENALTY  # "CEO, the LEGO Group.": a label, not a statement
     if kind is None:
         return bonus
-    new = key_facts(s.text) - qfacts
+    new = key_facts(_body(s.text, s.start - s.passage.chunk.start)) - qfacts
     if kind == "date":
         has = any(_DATE_FACT.match(f) or f in _MONTHS for f in new)
         if _FULL_DATE.search(text):
@@ -537,6 +564,65 @@ def _dates(text: str) -> set[str]:
     """Years and month names stated in ``text`` (not "post-2003"-style compounds)."""
     text = _COMPOUND_YEAR.sub(" ", text)
     return {f for f in key_facts(text) if _DATE_FACT.match(f) or f in _MONTHS}
+
+
+_MONTH_NAME = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November"
+    r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
+)
+# A web page's date before its snippet: "Oct 6, 2021 ... ". It dates the page; the text
+# after it says what happened.
+_PAGE_DATE = re.compile(rf"^\s*{_MONTH_NAME} \d{{1,2}}, (?:1[89]|20)\d\d\s*(?:\.\.\.|…)\s*")
+
+
+def _body(text: str, offset: int) -> str:
+    """``text`` without a leading page date, if it opens its chunk (``offset`` 0)."""
+    return _PAGE_DATE.sub("", text, count=1) if offset == 0 else text
+
+
+_DATED_YEAR = re.compile(
+    rf"\b(?:{_MONTH_NAME} \d{{1,2}}(?:st|nd|rd|th)?,? |\d{{1,2}}(?:st|nd|rd|th)? (?:of )?"
+    rf"{_MONTH_NAME},? |{_MONTH_NAME},? )((?:1[89]|20)\d\d)\b"
+)
+_YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
+SPECIFIC_CLAIM_WORDS = 8
+
+
+def _specific_date(claim: str, unit: Sentence) -> str:
+    """A short claim that gives only a year ("2015") takes the month (and day) its span
+    states for that year ("December 2015"), as the span words it. Unchanged when the
+    span has no such date, or more than one."""
+    years = set(_YEAR.findall(claim))
+    if len(years) != 1 or len(claim.split()) > SPECIFIC_CLAIM_WORDS or _dates(claim) - years:
+        return claim
+    year = years.pop()
+    text = _body(unit.text, unit.start - unit.passage.chunk.start)
+    found = {m.group(0) for m in _DATED_YEAR.finditer(text) if m.group(1) == year}
+    if len(found) != 1:
+        return claim
+    return _YEAR.sub(found.pop(), claim, count=1)
+
+
+_ORDINALS = {
+    "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6",
+    "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10", "eleventh": "11",
+    "twelfth": "12",
+}  # fmt: skip
+_CARDINALS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+}  # fmt: skip
+_SMALL_NUMBER = re.compile(r"(?<![\d.,])(\d{1,3})(?:st|nd|rd|th)?(?!\d|[.,]\d)")
+
+
+def _numbers(text: str) -> frozenset[str]:
+    """Numbers below 1000 that ``text`` states, in digits or words ("11", "eleventh")."""
+    out = {str(int(m.group(1))) for m in _SMALL_NUMBER.finditer(text)}
+    for w in _WORDS.findall(text.lower()):
+        n = _ORDINALS.get(w) or _CARDINALS.get(w)
+        if n:
+            out.add(n)
+    return frozenset(out)
 
 
 def _number(kept: Sequence[tuple[str, Sentence]]) -> tuple[str, list[Citation]]:

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     threads: int = Field(default=2, ge=1, le=256, description="CPU threads for the LLM.")
     context_size: int = Field(default=4096, ge=512, le=131072, description="LLM context, tokens.")
     max_answer_tokens: int = Field(default=160, ge=8, le=4096)
+    prompt_chars: int = Field(
+        default=1400,
+        ge=100,
+        le=100_000,
+        description="Passage text the LLM reads per question, characters (~4 per token). "
+        "On a CPU, reading the prompt is most of the wait for the first word: 1400 costs "
+        "~8 s with the 1.5B model on 2 cores (docs/benchmarks.md, 'Prompt size').",
+    )
     batch_size: int = Field(default=32, ge=1, le=4096, description="Embedding batch size.")
     cache_dir: Path = Field(
         default=Path.home() / ".cache" / "rag",

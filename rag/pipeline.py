@@ -368,6 +368,7 @@ class Rag:
             self.embedder,
             self.generator if use_llm else None,
             max_tokens=self.settings.max_answer_tokens,
+            prompt_chars=self.settings.prompt_chars,
         )
         answer = answerer.answer(q, [p for p, _ in retrieved], hits, on_token=on_token)
         answer.timings = {

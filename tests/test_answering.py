@@ -230,3 +230,61 @@ def test_short_answer_keeps_the_currency_sign_of_its_source(
     )
     assert answer.answer == "$6.3 billion [1]"
     _check_contract(answer)
+
+
+def test_year_only_answer_takes_the_date_its_source_states(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "lab"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Lab history\n\nThe research lab was founded in 2015 by a group of engineers.\n"
+    )
+    (folder / "b.txt").write_text(
+        "About the lab\n\nThe research lab was founded in December 2015 as a non-profit.\n"
+    )
+    gen = CannedGenerator('{"answer": "2015"}')
+    answer = _rag(settings, folder, gen).ask("When was the research lab founded?")
+    assert answer.answer == "December 2015 [1]"
+    assert "December 2015" in answer.citations[0].quote
+    _check_contract(answer)
+
+
+def test_no_conflict_from_another_season_or_a_page_date(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "show"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "The Show\n\nThe first season of The Show premiered on NBC on September 23, 2013.\n"
+    )
+    (folder / "b.txt").write_text(
+        "The Show returns\n\nThe Show returns to NBC with the Season 10 premiere of The Show "
+        "on February 26, 2023.\n"
+    )
+    (folder / "c.txt").write_text(
+        "Sep 13, 2022 ... The first season of The Show premiered to strong ratings, NBC says.\n"
+    )
+    gen = CannedGenerator('{"answer": "September 23, 2013"}')
+    answer = _rag(settings, folder, gen).ask("When did the first season of The Show premiere?")
+    assert answer.mode == "llm"
+    assert "2023" not in answer.answer and "2022" not in answer.answer
+    assert len(answer.citations) == 1
+    _check_contract(answer)
+
+
+def test_question_numbers_and_page_dates() -> None:
+    from rag.answering import _body, _numbers
+
+    assert _numbers("When was Xenoblade Chronicles 2 released?") == {"2"}
+    assert _numbers("When will the first season premiere?") == {"1"}
+    assert _numbers("The eleventh season, on July 7, 2021, cost $2.5 billion") == {"11", "7"}
+    assert _numbers("Who won the 2022 World Cup with 1,200 fans?") == set()
+    assert _body("Oct 6, 2021 ... The game sold well.", 0) == "The game sold well."
+    assert _body("Oct 6, 2021 ... The game sold well.", 5).startswith("Oct 6")
+    # A passage that never states the question's number is likely about another instalment.
+    two = _sentence("Xenoblade Chronicles 2 was released on December 1, 2017.")
+    other = _sentence("Xenoblade Chronicles was released on the Wii in June 2010.")
+    assert _fit_bonus("date", set(), two, qnums=frozenset({"2"})) > _fit_bonus(
+        "date", set(), other, qnums=frozenset({"2"})
+    )
