@@ -250,9 +250,7 @@ def test_year_only_answer_takes_the_date_its_source_states(
     _check_contract(answer)
 
 
-def test_no_conflict_from_another_season_or_a_page_date(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_no_conflict_from_another_season_or_a_page_date(settings: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "show"
     folder.mkdir()
     (folder / "a.txt").write_text(
