@@ -282,7 +282,7 @@ class Answerer:
         kept: list[tuple[str, Sentence]] = []
         for i, claim in enumerate(claims):
             facts = key_facts(claim, short=len(claim.split()) <= 6) - qfacts
-            best: tuple[tuple[bool, bool, float, int], Sentence] | None = None
+            best: tuple[tuple[bool, bool, bool, float, int], Sentence] | None = None
             for j, unit in enumerate(units):
                 if facts and missing_facts(facts, unit.text, _date_words(unit.passage.date)):
                     continue
@@ -298,6 +298,10 @@ class Answerer:
                     _states(unit.text, claim),
                     # "founded in 2015": cite the span that says "December 2015", if any
                     dated and _specific_date(claim, unit) != claim,
+                    # then a span that states the facts itself, not through its page date
+                    not missing_facts(
+                        facts, _body(unit.text, unit.start - unit.passage.chunk.start)
+                    ),
                     sim - (0.03 if unit.text != unit.text.strip() or _is_pair(unit) else 0.0),
                     -len(unit.text),
                 )

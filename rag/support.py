@@ -129,6 +129,8 @@ MONTHS = (
     "july", "august", "september", "october", "november", "december",
 )  # fmt: skip
 _MONTHS = frozenset(MONTHS)
+# "Nov. 15" and "15 November" state the same month.
+_MONTH_ABBREVIATIONS = {m[:3]: m for m in MONTHS if m != "may"} | {"sept": "september"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NUMBER_WORDS = {
@@ -170,6 +172,8 @@ def key_facts(text: str, *, short: bool = False) -> set[str]:
             # "may" and "march" are also a verb: only a capitalised word is the month.
             if word[0].isupper():
                 facts.add(low)
+        elif low in _MONTH_ABBREVIATIONS and word[0].isupper():
+            facts.add(_MONTH_ABBREVIATIONS[low])
         elif low in _NUMBER_WORDS:
             facts.add(_NUMBER_WORDS[low])
         elif (
@@ -193,6 +197,7 @@ def text_facts(text: str) -> set[str]:
         low = w.lower()
         tokens.add(low)
         tokens.add(_NUMBER_WORDS.get(low, low))
+        tokens.add(_MONTH_ABBREVIATIONS.get(low, low))
         # "U.S.-backed" and "Iraq's" still name U.S. and Iraq.
         for part in re.split(r"[-'’]", low):
             if part:

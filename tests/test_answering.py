@@ -286,3 +286,29 @@ def test_question_numbers_and_page_dates() -> None:
     assert _fit_bonus("date", set(), two, qnums=frozenset({"2"})) > _fit_bonus(
         "date", set(), other, qnums=frozenset({"2"})
     )
+
+
+def test_citation_prefers_a_span_stating_the_date_itself_over_its_page_date(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "crown"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Nov 12, 2020 ... The fourth season of The Crown premieres Nov. 15 on Netflix.\n"
+    )
+    (folder / "b.txt").write_text(
+        "Crown facts\n\nThe fourth season of The Crown premieres on Netflix on 15 November 2020.\n"
+    )
+    gen = CannedGenerator('{"answer": "Nov. 15, 2020"}')
+    answer = _rag(settings, folder, gen).ask("When does the fourth season of The Crown premiere?")
+    assert answer.mode == "llm"
+    assert [c.quote for c in answer.citations] == [
+        "The fourth season of The Crown premieres on Netflix on 15 November 2020."
+    ]
+    _check_contract(answer)
+
+
+def test_month_abbreviations_are_months() -> None:
+    assert "november" in key_facts("It premieres Nov. 15 on Netflix.")
+    assert missing_facts(key_facts("Nov. 15, 2020"), "on 15 November 2020") == set()
+    assert missing_facts(key_facts("15 November 2020"), "premieres Nov. 15, 2020") == set()
