@@ -129,8 +129,10 @@ def evaluate_file(
     k = k or settings.top_k
     rows: list[dict[str, Any]] = []
     for i, item in enumerate(items, start=1):
-        answer = rag.ask(item.question)
-        hits = rag.search(item.question, k)
+        sources: list[Any] = []
+        answer = rag.ask(item.question, k, on_sources=sources.extend)
+        # hit@k scores the passages the answer was made from (one retrieval per question)
+        hits = sources
         rows.append(_score(rag, item, answer, [h.text for h in hits]))
         if progress:
             mark = "ok" if rows[-1]["correct"] else "--"
