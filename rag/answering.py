@@ -29,8 +29,8 @@ from rag.embedding import Embedder
 from rag.errors import GenerationError
 from rag.generation import Generator, TokenCallback, parse_json_answer
 from rag.support import MONTHS as _MONTHS
+from rag.support import NUMBER_WORDS, content_words, key_facts, missing_facts, overlap
 from rag.support import STOP_WORDS as _STOPWORDS
-from rag.support import content_words, key_facts, missing_facts, overlap
 from rag.types import Answer, Chunk, Citation, Hit
 
 # Calibrated with `rag eval` on the seeds QA set and the RGB dev set (docs/evaluation.md).
@@ -638,10 +638,6 @@ _ORDINALS = {
     "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10", "eleventh": "11",
     "twelfth": "12",
 }  # fmt: skip
-_CARDINALS = {
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
-}  # fmt: skip
 _SMALL_NUMBER = re.compile(r"(?<![\d.,])(\d{1,3})(?:st|nd|rd|th)?(?!\d|[.,]\d)")
 
 
@@ -649,7 +645,7 @@ def _numbers(text: str) -> frozenset[str]:
     """Numbers below 1000 that ``text`` states, in digits or words ("11", "eleventh")."""
     out = {str(int(m.group(1))) for m in _SMALL_NUMBER.finditer(text)}
     for w in _WORDS.findall(text.lower()):
-        n = _ORDINALS.get(w) or _CARDINALS.get(w)
+        n = _ORDINALS.get(w) or NUMBER_WORDS.get(w)
         if n:
             out.add(n)
     return frozenset(out)
