@@ -10,9 +10,12 @@ millisecond (bench/bench_search.py, docs/benchmarks.md).
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from array import array
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +33,12 @@ STOPWORDS_EN = frozenset(
 _TOKEN = re.compile(r"\w{2,}")
 # Below this many postings per document in the corpus, score only the documents touched.
 _SPARSE_FRACTION = 0.25
+# The arrays :meth:`Bm25.save` writes (one .npy each, memory-mapped by :meth:`Bm25.load`)
+# and the JSON file with the term dictionary and parameters.
+FOLDER = "bm25"
+_ARRAYS = ("ids", "indptr", "docs", "data")
+_TERMS = "terms.json"
+_FORMAT = 1
 
 
 def analyze(text: str) -> list[str]:
@@ -55,7 +64,7 @@ class Bm25:
         import Stemmer
 
         self._ids = np.asarray(ids, dtype=np.int64)
-        self._stemmer = Stemmer.Stemmer("english")
+        stemmer = Stemmer.Stemmer("english")
         self._terms: dict[str, int] = {}
         n = len(texts)
         self._n = n
@@ -78,7 +87,7 @@ class Bm25:
 
         # 2. Stem each distinct word once; stopwords map to -1.
         words = list(raw)
-        stems = self._stemmer.stemWords(words)
+        stems = stemmer.stemWords(words)
         terms = self._terms
         raw_to_term = np.array(
             [
@@ -110,6 +119,52 @@ class Bm25:
         self._indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
         self._docs = docs.astype(np.int32)
         self._data = data.astype(np.float32)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def save(self, folder: Path) -> None:
+        """Write the index into ``folder/bm25/`` (fsynced), for :meth:`load`."""
+        out = folder / FOLDER
+        out.mkdir()
+        for name in _ARRAYS:
+            with open(out / f"{name}.npy", "wb") as fh:
+                np.save(fh, getattr(self, "_" + name), allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+        terms = sorted(self._terms, key=self._terms.__getitem__)
+        meta = {"format": _FORMAT, "k1": K1, "b": B, "n": self._n, "terms": terms}
+        with open(out / _TERMS, "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, ensure_ascii=False, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    @classmethod
+    def load(cls, folder: Path) -> Bm25 | None:
+        """The index :meth:`save` wrote into ``folder``, its arrays memory-mapped (opening
+        does no work proportional to the corpus but reading the term dictionary), or
+        ``None`` when ``folder`` holds none or one with other parameters (rebuild it).
+        Raises ``OSError`` or ``ValueError`` when the files are unreadable."""
+        src = folder / FOLDER
+        if not (src / _TERMS).is_file():
+            return None
+        meta = json.loads((src / _TERMS).read_text("utf-8"))
+        if (meta.get("format"), meta.get("k1"), meta.get("b")) != (_FORMAT, K1, B):
+            return None
+        self = cls.__new__(cls)
+        arrays = {name: np.load(src / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+        self._ids, self._indptr = arrays["ids"], arrays["indptr"]
+        self._docs, self._data = arrays["docs"], arrays["data"]
+        self._n = int(meta["n"])
+        self._terms = {t: i for i, t in enumerate(meta["terms"])}
+        if (
+            len(self._ids) != self._n
+            or len(self._indptr) != len(self._terms) + 1
+            or len(self._docs) != len(self._data)
+            or int(self._indptr[-1]) != len(self._docs)
+        ):
+            raise ValueError(f"{src}: arrays of inconsistent sizes")
+        return self
 
     def _query_terms(self, query: str) -> list[int]:
         return [t for s in analyze(query) if (t := self._terms.get(s)) is not None]
