@@ -74,3 +74,43 @@ def test_inconsistent_bm25_files_are_corrupt(fake_rag: Rag, settings: Settings) 
     np.save(gdir / FOLDER / "ids.npy", np.zeros(1, np.int64))
     with pytest.raises(IndexCorruptError):
         storage.load(settings.index)
+
+
+def _reference(bm25: Bm25, query: str) -> dict[int, float]:
+    """Every document's score, summed term by term in float64."""
+    scores = np.zeros(len(bm25))
+    for t in bm25._query_terms(query):
+        a, b = int(bm25._indptr[t]), int(bm25._indptr[t + 1])
+        scores[bm25._docs[a:b]] += bm25._data[a:b]
+    return {int(bm25._ids[i]): float(s) for i, s in enumerate(scores) if s > 0}
+
+
+@pytest.mark.parametrize("sampled_top_above", [10**9, 256])
+def test_every_accumulation_path_scores_the_top_documents(
+    monkeypatch: pytest.MonkeyPatch, sampled_top_above: int
+) -> None:
+    # Word i of 300 appears in about 1/(i+1) of 3,000 documents: queries touch from a few
+    # to all documents (sorted, float64 over all, float32 over all), and with the low
+    # threshold the top k is picked from a sample's floor.
+    monkeypatch.setattr("rag.lexical._SAMPLED_TOP_ABOVE", sampled_top_above)
+    rng = np.random.default_rng(5)
+    words = [f"w{i}x" for i in range(300)]
+    weights = 1 / np.arange(1, 301)
+    texts = [
+        " ".join(rng.choice(words, size=int(rng.integers(3, 30)), p=weights / weights.sum()))
+        for _ in range(3000)
+    ]
+    bm25 = Bm25(range(100, 3100), texts)
+    touched = set()
+    for query in ["w0x", "w0x w1x", "w3x w40x", "w250x", "w299x w298x", "w5x w77x w150x"]:
+        ref = _reference(bm25, query)
+        touched.add(len(ref))
+        for k in (1, 10, 50):
+            got = bm25.search(query, k)
+            best = sorted(ref.values(), reverse=True)[:k]
+            assert [s for _, s in got] == pytest.approx(best, rel=1e-5)
+            assert all(ref[cid] == pytest.approx(s, rel=1e-5) for cid, s in got)
+            # ties break by position: lower chunk ids first
+            for (c1, s1), (c2, s2) in zip(got, got[1:], strict=False):
+                assert s1 > s2 or (s1 == s2 and c1 < c2)
+    assert min(touched) < 3000 / 64 and max(touched) > 0.25 * 3000
