@@ -7,6 +7,8 @@ Layout of an index folder::
       manifest.json    format, embedding model and dimension, chunking, documents
       chunks.jsonl     one chunk per line: id, doc_id, start, end, line, text
       vectors.faiss    FAISS index (ids are chunk ids)
+      bm25/            BM25 over the chunk texts (rag.lexical), memory-mapped when
+                       opened; generations written before it existed rebuild it
     .lock              held by writers so two writers never interleave
 
 A writer builds a new generation folder completely, fsyncs it, then replaces
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import IndexCorruptError, IndexNotFoundError
+from rag.lexical import Bm25
 from rag.stores.base import DocRecord
 from rag.stores.faiss_store import FaissStore
 from rag.types import Chunk
@@ -50,8 +53,17 @@ class Snapshot:
     chunks: dict[int, Chunk] = field(default_factory=dict)
     lines: dict[int, int] = field(default_factory=dict)
     store: FaissStore | None = None
+    # BM25 over ``chunks``, loaded with the generation (None: build it from the texts).
+    lexical: Bm25 | None = None
     next_chunk_id: int = 0
     generation: int = 0
+
+    def bm25(self) -> Bm25:
+        """The BM25 index over the chunks (built, and kept, when the snapshot has none)."""
+        if self.lexical is None:
+            ids = sorted(self.chunks)
+            self.lexical = Bm25(ids, [self.chunks[i].text for i in ids])
+        return self.lexical
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -133,6 +145,15 @@ def load(folder: Path) -> Snapshot:
         raise IndexCorruptError(
             f"index at {folder} is corrupt: {len(snap.store)} vectors for {len(snap.chunks)} chunks"
         )
+    try:
+        snap.lexical = Bm25.load(gdir)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexCorruptError(f"index at {folder} is corrupt: {exc}") from None
+    if snap.lexical is not None and len(snap.lexical) != len(snap.chunks):
+        raise IndexCorruptError(
+            f"index at {folder} is corrupt: BM25 over {len(snap.lexical)} chunks, "
+            f"{len(snap.chunks)} chunks"
+        )
     return snap
 
 
@@ -168,6 +189,7 @@ def save(folder: Path, snap: Snapshot) -> int:
         os.fsync(fh.fileno())
     assert snap.store is not None
     snap.store.save(tmp)
+    snap.bm25().save(tmp)
     with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
         json.dump(snap.manifest(), fh, ensure_ascii=False, indent=1)
         fh.flush()

@@ -2,14 +2,25 @@
 
 Up to ``approximate_above`` vectors the index is exact (``IndexIDMap2`` over
 ``IndexFlatIP``). When an ``add`` takes it past that size, the store rebuilds
-itself as an inverted-file index (``IndexIVFFlat``, k-means trained on the data
-it holds) and searches ``nprobe`` of its lists: at a million chunks a query
-scans a few percent of the vectors instead of all of them (bench/bench_search.py
-measures latency and recall@10 against exact search; docs/benchmarks.md).
+itself as an inverted-file index (k-means trained on the data it holds) whose
+lists keep each vector in float16 (``IndexIVFScalarQuantizer``, ``QT_fp16``), and
+searches ``nprobe`` of its lists: at a million chunks a query scans 5% of the
+vectors instead of all of them (bench/bench_search.py measures latency and
+recall@10 against exact search; docs/benchmarks.md).
 
-IVF keeps the full vectors and the chunk ids itself, so ``remove`` stays exact
-and cheap. Its number of lists grows with the data: when the store has grown
-about four times past the size it was trained at, the next ``add`` retrains it.
+Why float16: a query's time goes into reading the vectors of the lists it probes;
+half the bytes made that 1.6x faster at 1M chunks with the same recall@10 (0.948
+for both at 39k vectors scanned), and halves the memory. 8-bit codes were
+faster again but lost recall (0.921). More lists (4·sqrt(n) instead of 2·sqrt(n))
+need a smaller share of the data scanned for the same recall (1/21 of 4,096 lists
+gave 0.956 where 1/16 of 2,000 gave 0.961), at the price of a slower k-means.
+
+IVF keeps the vectors and the chunk ids itself, so ``remove`` stays exact and
+cheap. Its number of lists grows with the data: when the store has grown about
+four times past the size it was trained at, the next ``add`` retrains it.
+Indexes saved by earlier versions (``IndexIVFFlat`` with 2·sqrt(n) lists) open,
+search with the share of lists they were tuned for, and are rebuilt as the
+current type at their next ``add``.
 """
 
 from __future__ import annotations
@@ -29,20 +40,26 @@ FILENAME = "vectors.faiss"
 # every query (1.5 kB each): about 0.5 ms per 1,000 vectors on 2 busy cores
 # (docs/benchmarks.md), so 50k vectors already cost more than the rest of a search.
 APPROXIMATE_ABOVE = 50_000
-# Lists ~= NLIST_PER_SQRT * sqrt(n), within [MIN_NLIST, MAX_NLIST].
-NLIST_PER_SQRT = 2.0
+# Lists ~= NLIST_PER_SQRT * sqrt(n), within [MIN_NLIST, MAX_NLIST]: 4,000 at 1M. With
+# 4,096 lists at 1M, k-means takes ~85 s and assigning the vectors ~50 s (2 busy cores).
+NLIST_PER_SQRT = 4.0
 MIN_NLIST = 64
 MAX_NLIST = 8192
 # k-means sees this many vectors per list (FAISS warns below 39).
 TRAIN_PER_LIST = 40
 TRAIN_ITERATIONS = 10
-# Lists probed per query: 1/16 of the lists, and enough lists to scan MIN_SCAN vectors
-# (a few ms), at least MIN_NPROBE. On the hardest synthetic data measured
-# (bench/bench_search.py, "topics"), real questions get recall@10 0.96 at 1M chunks with
-# 1/16 (0.89 with 1/32); at 100k, 1/16 alone gave 0.90 and 20k vectors scanned 0.98.
-NPROBE_FRACTION = 1 / 16
+# Lists probed per query: NPROBE_FRACTION of the lists, and enough lists to scan MIN_SCAN
+# vectors (a few ms), at least MIN_NPROBE. On the hardest synthetic data measured
+# (bench/bench_search.py, "topics", 4,096 lists at 1M chunks), real questions get
+# recall@10 0.945-0.948 with 1/26 of the lists, 0.956-0.957 with 1/21 and 0.962-0.968
+# with 1/18 (two k-means runs; float32 and float16 lists alike); at 100k
+# the MIN_SCAN rule decides (20k vectors scanned gave 0.98 with 2·sqrt(n) lists).
+NPROBE_FRACTION = 1 / 20
 MIN_SCAN = 20_000
 MIN_NPROBE = 16
+# Indexes saved before the float16 lists (IndexIVFFlat, 2·sqrt(n) lists) were tuned to
+# probe 1/16 of them (recall@10 0.961 at 1M): they keep that until they are rebuilt.
+LEGACY_NPROBE_FRACTION = 1 / 16
 _ADD_BATCH = 65_536
 
 
@@ -51,9 +68,9 @@ def nlist_for(n: int) -> int:
     return int(min(MAX_NLIST, max(MIN_NLIST, round(NLIST_PER_SQRT * math.sqrt(max(n, 1))))))
 
 
-def nprobe_for(nlist: int, n: int) -> int:
+def nprobe_for(nlist: int, n: int, fraction: float = NPROBE_FRACTION) -> int:
     """How many of ``nlist`` lists a query over ``n`` vectors searches."""
-    wanted = max(MIN_NPROBE, nlist * NPROBE_FRACTION, nlist * MIN_SCAN / max(n, 1))
+    wanted = max(MIN_NPROBE, nlist * fraction, nlist * MIN_SCAN / max(n, 1))
     return int(min(nlist, round(wanted)))
 
 
@@ -155,15 +172,16 @@ class FaissStore:
     def _configure(self) -> None:
         ivf = _ivf(self._index)
         if ivf is not None:
-            auto = nprobe_for(ivf.nlist, int(ivf.ntotal))
+            fraction = NPROBE_FRACTION if _current(ivf) else LEGACY_NPROBE_FRACTION
+            auto = nprobe_for(ivf.nlist, int(ivf.ntotal), fraction)
             ivf.nprobe = self._nprobe if self._nprobe is not None else auto
 
     def _needs_rebuild(self, total: int) -> bool:
         if self._approximate_above is None or total <= self._approximate_above:
             return False
         ivf = _ivf(self._index)
-        if ivf is None:
-            return True  # exact index crossing the threshold
+        if ivf is None or not _current(ivf):
+            return True  # exact index crossing the threshold, or one of an earlier type
         return nlist_for(total) >= 2 * ivf.nlist  # grown about 4x since training
 
     def _contents(self) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +199,7 @@ class FaissStore:
             if size:
                 id_parts.append(faiss.rev_swig_ptr(lists.get_ids(li), size).copy())
                 codes = faiss.rev_swig_ptr(lists.get_codes(li), size * ivf.code_size).copy()
-                vec_parts.append(codes.view(np.float32).reshape(size, self._dim))
+                vec_parts.append(_decode(ivf, codes.reshape(size, ivf.code_size)))
         if not id_parts:
             return np.zeros(0, np.int64), np.zeros((0, self._dim), np.float32)
         return np.concatenate(id_parts).astype(np.int64), np.concatenate(vec_parts)
@@ -191,7 +209,10 @@ class FaissStore:
         n = sum(len(ids) for ids, _ in parts)
         nlist = min(nlist_for(n), max(1, n // TRAIN_PER_LIST))
         quantizer: Any = faiss.IndexFlatIP(self._dim)
-        ivf = faiss.IndexIVFFlat(quantizer, self._dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFScalarQuantizer(
+            quantizer, self._dim, nlist, faiss.ScalarQuantizer.QT_fp16,
+            faiss.METRIC_INNER_PRODUCT, False,  # by_residual: float16 needs no residuals
+        )  # fmt: skip
         ivf.own_fields = True
         quantizer.this.disown()
         ivf.cp.niter = TRAIN_ITERATIONS
@@ -211,6 +232,24 @@ class FaissStore:
                     np.ascontiguousarray(vectors[a : a + _ADD_BATCH]), ids[a : a + _ADD_BATCH]
                 )
         return ivf
+
+
+def _current(ivf: Any) -> bool:
+    """True for an IVF index of the type this version builds (float16 lists)."""
+    return (
+        isinstance(ivf, faiss.IndexIVFScalarQuantizer)
+        and ivf.sq.qtype == faiss.ScalarQuantizer.QT_fp16
+        and not ivf.by_residual
+    )
+
+
+def _decode(ivf: Any, codes: np.ndarray) -> np.ndarray:
+    """The vectors an IVF list's ``codes`` (one row each) hold."""
+    if isinstance(ivf, faiss.IndexIVFFlat):
+        return codes.view(np.float32).reshape(len(codes), ivf.d)
+    if isinstance(ivf, faiss.IndexIVFScalarQuantizer) and not ivf.by_residual:
+        return np.asarray(ivf.sq.decode(codes), dtype=np.float32)
+    raise TypeError(f"cannot read the vectors of a {type(ivf).__name__}")
 
 
 def _ivf(index: Any) -> Any:

@@ -1,7 +1,7 @@
 """The default store: an index folder of immutable generations (rag.storage), in memory.
 
-Readers search one loaded generation (FAISS vectors, chunk texts and a BM25 index
-built at open); a write copies it, applies the change, saves a new generation and
+Readers search one loaded generation (FAISS vectors, chunk texts and the BM25 index
+saved with it, memory-mapped); a write copies it, applies the change, saves a new generation and
 swaps it in, so a reader never sees half a write, and another process picks the
 new generation up with :meth:`FolderStore.refresh`.
 """
@@ -17,7 +17,6 @@ import numpy as np
 
 from rag import storage
 from rag.errors import IndexNotFoundError
-from rag.lexical import Bm25
 from rag.scripts import script_profile
 from rag.storage import Snapshot
 from rag.stores.base import DocRecord, IndexMeta, NewDocument, StoredChunk
@@ -25,12 +24,11 @@ from rag.stores.faiss_store import FaissStore
 
 
 class _View:
-    """A snapshot plus the lexical index built over it; never mutated after creation."""
+    """A snapshot plus its lexical index; never mutated after creation."""
 
     def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
-        ids = sorted(snap.chunks)
-        self.bm25 = Bm25(ids, [snap.chunks[i].text for i in ids])
+        self.bm25 = snap.bm25()  # loaded with the generation, or built (older generations)
         self.scripts = script_profile(c.text for c in snap.chunks.values())
 
 
@@ -153,6 +151,7 @@ def _copy(snap: Snapshot) -> Snapshot:
         chunks=dict(snap.chunks),
         lines=dict(snap.lines),
         store=snap.store.copy(),
+        lexical=None,  # the copy changes; storage.save builds its BM25
     )
 
 
