@@ -22,6 +22,10 @@ passages and the seeds chunks:
 Queries: the real question embeddings (RGB queries and eval/seeds_qa.jsonl) for
 latency; for recall@10 also held-out vectors from the same generator.
 
+Over HTTP (unless ``--no-http``): the service (``api.app.create_app`` on uvicorn, a
+loopback port, serving the same ``Rag``) answers ``GET /v1/search?k=5`` for every
+question, sequentially, interleaved with ``Rag.search`` in-process as the baseline.
+
 Timed per query, interleaved (the order alternates): ``Rag.search`` (embed the
 query, FAISS, BM25, fusion), FAISS's own ``index.search`` on the store's index
 with the same query vector and depth, and the parts (query embedding, BM25).
@@ -359,6 +363,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
             k: {"p50": pct(v, 50), "p95": pct(v, 95), "n": len(v)} for k, v in lat.items()
         }
 
+        if not args.no_http:
+            res["http_ms"] = http_search(rag, settings, qtexts, args.rounds)
+
         # Exact baseline (and ground truth) over the same vectors.
         flat = faiss.IndexFlatIP(DIM)
         flat.add(vectors)
@@ -420,6 +427,56 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
+def http_search(rag: Any, settings: Any, qtexts: list[str], rounds: int) -> dict[str, Any]:
+    """``GET /v1/search`` through the real service (uvicorn on a loopback port, serving
+    this process's ``Rag``), interleaved with ``Rag.search`` in-process as its baseline."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from api.app import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, rag), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    lat: dict[str, list[float]] = {"http": [], "in_process": []}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for _ in range(600):  # the service answers /readyz once the Rag is loaded
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            client.get("/v1/search", params={"q": "warm up", "k": 5}).raise_for_status()
+            for r in range(rounds):
+                for i, q in enumerate(qtexts):
+                    order = ["http", "in_process"] if (i + r) % 2 == 0 else ["in_process", "http"]
+                    for side in order:
+                        t = time.perf_counter()
+                        if side == "http":
+                            client.get("/v1/search", params={"q": q, "k": 5}).raise_for_status()
+                        else:
+                            rag.search(q, 5)
+                        lat[side].append(1000 * (time.perf_counter() - t))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    out: dict[str, Any] = {
+        k: {"p50": pct(v, 50), "p95": pct(v, 95), "n": len(v)} for k, v in lat.items()
+    }
+    out["ratio_p50"] = out["http"]["p50"] / max(out["in_process"]["p50"], 1e-9)
+    return out
+
+
 def other_recall(real: np.ndarray, kind: str, n: int, qv: np.ndarray) -> dict[str, Any]:
     import faiss
 
@@ -475,6 +532,7 @@ def main() -> None:
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--anchors", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--no-http", action="store_true", help="skip GET /v1/search over HTTP")
     args = ap.parse_args()
     args.recall_data = [k for k in args.recall_data.split(",") if k]
 
@@ -510,6 +568,7 @@ def main() -> None:
                 str(args.exact_queries),
                 "--tmp",
                 str(args.tmp),
+                *(["--no-http"] if args.no_http else []),
             ]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -551,6 +610,20 @@ def main() -> None:
 def report(results: list[dict[str, Any]]) -> None:
     if not results:
         return
+    http = [r for r in results if "http_ms" in r]
+    if http:
+        print(
+            "\nGET /v1/search over HTTP (uvicorn, loopback, sequential) against Rag.search in-process, same loop"
+        )
+        print(
+            f"{'chunks':>9s} {'HTTP p50 / p95':>16s} {'in-process p50 / p95':>22s} {'ratio p50':>10s}"
+        )
+        for r in http:
+            h, i = r["http_ms"]["http"], r["http_ms"]["in_process"]
+            print(
+                f"{r['n']:>9,d} {h['p50']:7.1f} /{h['p95']:7.1f} {i['p50']:10.1f} /{i['p95']:7.1f} "
+                f"{r['http_ms']['ratio_p50']:10.2f}"
+            )
     print("\nIn-process latency per query, ms (p50 / p95); ratio = Rag.search / FAISS's own search")
     print(
         f"{'chunks':>9s} {'index':>6s} {'Rag.search':>14s} {'FAISS own':>13s} {'ratio':>7s} "
