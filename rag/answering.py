@@ -258,7 +258,6 @@ class Answerer:
         return value if isinstance(value, str) else None
 
     # -- checking ------------------------------------------------------------------------
-    # -- checking ------------------------------------------------------------------------
 
     def _check(
         self, question: str, text: str, sentences: Sequence[Sentence], evidence: float
