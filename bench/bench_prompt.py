@@ -77,14 +77,13 @@ def prompt_sizes(model: str, budgets: list[int], index: Path) -> list[dict[str, 
     from llama_cpp import Llama
 
     from rag import Rag, Settings
-    from rag.config import Settings as _Settings
     from rag.generation import _quiet_stderr
     from rag.models import resolve_llm
     from rag.testing import CannedGenerator
 
     with _quiet_stderr():
         vocab = Llama(
-            model_path=str(resolve_llm(model, _Settings().cache_dir)),
+            model_path=str(resolve_llm(model, Settings().cache_dir)),
             vocab_only=True,
             verbose=False,
         )
