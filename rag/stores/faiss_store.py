@@ -26,6 +26,7 @@ current type at their next ``add``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,14 @@ class FaissStore:
             return
         ids = np.asarray(ids, dtype=np.int64)
         if self._needs_rebuild(len(self) + len(ids)):
-            self._index = self._build_ivf([self._contents(), (ids, vectors)])
+            old = self._index
+
+            def parts() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                yield from _parts(old, self._dim)
+                yield ids, vectors
+
+            self._index = self._build_ivf(parts, len(self) + len(ids))
+            del old
             self._configure()
         else:
             for a in range(0, len(ids), _ADD_BATCH):
@@ -185,28 +193,18 @@ class FaissStore:
         return nlist_for(total) >= 2 * ivf.nlist  # grown about 4x since training
 
     def _contents(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every ``(ids, vectors)`` the index holds (copies)."""
-        ivf = _ivf(self._index)
-        if ivf is None:
-            idmap = self._index
-            flat: Any = faiss.downcast_index(idmap.index)
-            vectors = faiss.vector_to_array(flat.codes).view(np.float32).reshape(-1, self._dim)
-            return faiss.vector_to_array(idmap.id_map).astype(np.int64), vectors
-        lists: Any = ivf.invlists
-        id_parts, vec_parts = [], []
-        for li in range(ivf.nlist):
-            size = lists.list_size(li)
-            if size:
-                id_parts.append(faiss.rev_swig_ptr(lists.get_ids(li), size).copy())
-                codes = faiss.rev_swig_ptr(lists.get_codes(li), size * ivf.code_size).copy()
-                vec_parts.append(_decode(ivf, codes.reshape(size, ivf.code_size)))
-        if not id_parts:
+        """Every ``(ids, vectors)`` the index holds (copies; for tests)."""
+        parts = list(_parts(self._index, self._dim))
+        if not parts:
             return np.zeros(0, np.int64), np.zeros((0, self._dim), np.float32)
-        return np.concatenate(id_parts).astype(np.int64), np.concatenate(vec_parts)
+        return np.concatenate([i for i, _ in parts]), np.concatenate([v for _, v in parts])
 
-    def _build_ivf(self, parts: list[tuple[np.ndarray, np.ndarray]]) -> faiss.Index:
-        """An IVF index trained on a sample of ``parts`` and holding all of them."""
-        n = sum(len(ids) for ids, _ in parts)
+    def _build_ivf(
+        self, parts: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], n: int
+    ) -> faiss.Index:
+        """An IVF index trained on a sample of the ``n`` vectors ``parts()`` yields, holding
+        all of them. ``parts`` is read twice (sample, then add), one part at a time, so a
+        rebuild never holds a float32 copy of the whole index."""
         nlist = min(nlist_for(n), max(1, n // TRAIN_PER_LIST))
         quantizer: Any = faiss.IndexFlatIP(self._dim)
         ivf = faiss.IndexIVFScalarQuantizer(
@@ -220,18 +218,48 @@ class FaissStore:
             np.random.default_rng(0).choice(n, size=min(n, TRAIN_PER_LIST * nlist), replace=False)
         )
         sample, offset = [], 0
-        for _, vectors in parts:
+        for _, vectors in parts():
             local = rows[(rows >= offset) & (rows < offset + len(vectors))] - offset
             sample.append(vectors[local])
             offset += len(vectors)
         ivf.train(np.ascontiguousarray(np.concatenate(sample)))
         del sample
-        for ids, vectors in parts:
+        for ids, vectors in parts():
             for a in range(0, len(ids), _ADD_BATCH):
                 ivf.add_with_ids(
                     np.ascontiguousarray(vectors[a : a + _ADD_BATCH]), ids[a : a + _ADD_BATCH]
                 )
         return ivf
+
+
+def _parts(index: Any, dim: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """What ``index`` holds as ``(ids, float32 vectors)`` parts of about _ADD_BATCH rows
+    (copies), in a fixed order."""
+    ivf = _ivf(index)
+    if ivf is None:
+        flat: Any = faiss.downcast_index(index.index)
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        codes = faiss.vector_to_array(flat.codes).view(np.float32).reshape(-1, dim)
+        for a in range(0, len(ids), _ADD_BATCH):
+            yield ids[a : a + _ADD_BATCH], codes[a : a + _ADD_BATCH]
+        return
+    lists: Any = ivf.invlists
+    id_parts: list[np.ndarray] = []
+    vec_parts: list[np.ndarray] = []
+    held = 0
+    for li in range(ivf.nlist):
+        size = lists.list_size(li)
+        if not size:
+            continue
+        id_parts.append(faiss.rev_swig_ptr(lists.get_ids(li), size).astype(np.int64))
+        codes = faiss.rev_swig_ptr(lists.get_codes(li), size * ivf.code_size).copy()
+        vec_parts.append(_decode(ivf, codes.reshape(size, ivf.code_size)))
+        held += size
+        if held >= _ADD_BATCH:
+            yield np.concatenate(id_parts), np.concatenate(vec_parts)
+            id_parts, vec_parts, held = [], [], 0
+    if id_parts:
+        yield np.concatenate(id_parts), np.concatenate(vec_parts)
 
 
 def _current(ivf: Any) -> bool:
