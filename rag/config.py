@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         "~8 s with the 1.5B model on 2 cores (docs/benchmarks.md, 'Answers').",
     )
     batch_size: int = Field(default=32, ge=1, le=4096, description="Embedding batch size.")
+    ingest_batch: int = Field(
+        default=2048,
+        ge=1,
+        le=1_000_000,
+        description="Chunks read, embedded and handed to the store per step of `rag index`: "
+        "a write holds one such batch of texts and vectors besides the index itself.",
+    )
     cache_dir: Path = Field(
         default=Path.home() / ".cache" / "rag",
         description="Where packaged GGUF parts are assembled and ONNX exports kept, once.",

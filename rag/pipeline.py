@@ -9,12 +9,15 @@ an immutable generation; a write saves a new one and swaps it in), or Milvus whe
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +39,7 @@ from rag.generation import Generator, LlamaCppGenerator, TokenCallback
 from rag.retrieval import fuse
 from rag.scripts import unseen_scripts
 from rag.storage import Snapshot
-from rag.stores import DocRecord, IndexMeta, NewDocument, Store, open_store
+from rag.stores import Batch, DocRecord, IndexMeta, NewDocument, Store, open_store
 from rag.stores.folder import FolderStore
 from rag.types import Answer, Document, DocumentInfo, Hit, IndexSummary
 
@@ -169,25 +172,34 @@ class Rag:
         """Add or update files and folders. Unreadable files inside folders are skipped.
 
         A file named directly that cannot be read raises
-        :class:`UnreadableDocumentError`; nothing is written in that case.
+        :class:`UnreadableDocumentError`; nothing is written in that case. Files inside
+        folders are read, chunked and embedded a batch at a time while the write goes on
+        (``RAG_INGEST_BATCH`` chunks), so a large folder is never all in memory at once.
         """
         path_list = [Path(p) for p in paths]
+        files = list(dict.fromkeys(iter_files(path_list)))  # names only; raises on a missing path
         named = {p.expanduser().resolve() for p in path_list if not p.is_dir()}
-        docs: list[Document] = []
+        # Files named directly are read before anything is written, so a bad one loses nothing.
+        named_docs = {f: read_document(f) for f in files if f in named}
         skipped: list[str] = []
-        for f in iter_files(path_list):
-            try:
-                docs.append(read_document(f))
-            except UnreadableDocumentError as exc:
-                if f in named:
-                    raise
-                skipped.append(str(exc))
-                if on_skip:
-                    on_skip(str(exc))
-        return self._write(docs, remove=(), progress=progress, skipped=skipped)
+
+        def documents() -> Iterator[Document]:
+            for f in files:
+                if f in named_docs:
+                    yield named_docs.pop(f)
+                    continue
+                try:
+                    yield read_document(f)
+                except UnreadableDocumentError as exc:
+                    skipped.append(str(exc))
+                    if on_skip:
+                        on_skip(str(exc))
+
+        return self._write(documents(), len(files), remove=(), progress=progress, skipped=skipped)
 
     def add_documents(self, docs: Sequence[Document], *, progress: bool = False) -> IndexSummary:
-        return self._write(list(docs), remove=(), progress=progress)
+        unique = _dedupe(docs)
+        return self._write(iter(unique), len(unique), remove=(), progress=progress)
 
     def add_text(self, text: str, title: str = "", source: str | None = None) -> IndexSummary:
         return self.add_documents([text_document(text, title, source)])
@@ -203,11 +215,12 @@ class Rag:
             if not matches:
                 raise BadInputError(f"no document '{doc_id_or_path}' in the index")
             key = matches[0].doc_id
-        return self._write([], remove=(key,))
+        return self._write(iter(()), 0, remove=(key,))
 
     def _write(
         self,
-        docs: list[Document],
+        docs: Iterator[Document],
+        total: int,
         *,
         remove: Sequence[str],
         progress: bool = False,
@@ -225,38 +238,67 @@ class Rag:
                     self.settings.chunk_size, self.settings.chunk_overlap,
                 )  # fmt: skip
             existing = store.documents()
-            added = updated = unchanged = 0
             removals = [doc_id for doc_id in dict.fromkeys(remove) if doc_id in existing]
-            new_docs: list[NewDocument] = []
-            texts: list[str] = []
-            for doc in _dedupe(docs):
-                old = existing.get(doc.doc_id)
-                if old is not None and old.hash == doc.hash:
-                    unchanged += 1
-                    continue
-                if old is not None:
-                    updated += 1
-                else:
-                    added += 1
-                size, overlap = meta.chunk_size, meta.chunk_overlap
-                chunks = chunk_document(doc.doc_id, doc.text, size, overlap, 0)
-                record = DocRecord(
-                    doc.doc_id, doc.source, doc.title, doc.hash, doc.date, (), doc.page_starts
-                )
-                lines = tuple(line_of(doc.text, c.start) for c in chunks)
-                new_docs.append(NewDocument(record, tuple(chunks), lines))
-                texts.extend(f"{doc.title}\n\n{c.text}" for c in chunks)
-            if texts:
-                vectors = self.embedder.embed(texts, progress=progress)
-            else:
-                vectors = np.zeros((0, meta.dim), dtype=np.float32)
-            if added or updated or removals or store.meta() is None:
-                store.write(meta, removals, new_docs, vectors)
+            tally = _Tally()
+            with _progress_bar(total, progress) as bar:
+                batches = self._batches(docs, meta, existing, tally, bar)
+                first = next(batches, None)
+                if first is not None or removals or store.meta() is None:
+                    store.write(
+                        meta, removals, itertools.chain(() if first is None else [first], batches)
+                    )
             return IndexSummary(
-                documents=len(existing) - len(removals) + added, added=added, updated=updated,
-                unchanged=unchanged, removed=len(removals), chunks=len(store),
-                embedded=len(texts), skipped=skipped or [],
+                documents=len(existing) - len(removals) + tally.added, added=tally.added,
+                updated=tally.updated, unchanged=tally.unchanged, removed=len(removals),
+                chunks=len(store), embedded=tally.embedded, skipped=skipped or [],
             )  # fmt: skip
+
+    def _batches(
+        self,
+        docs: Iterator[Document],
+        meta: IndexMeta,
+        existing: Mapping[str, DocRecord],
+        tally: _Tally,
+        bar: Any,
+    ) -> Iterator[Batch]:
+        """New and changed documents, chunked and embedded ``ingest_batch`` chunks at a time."""
+        pending: list[NewDocument] = []
+        texts: list[str] = []
+        seen: set[str] = set()
+
+        def flush() -> Batch:
+            vectors = self.embedder.embed(texts) if texts else np.zeros((0, meta.dim), np.float32)
+            tally.embedded += len(texts)
+            bar.update(len(pending))
+            bar.set_postfix(chunks=tally.embedded, refresh=False)
+            return list(pending), vectors
+
+        for doc in docs:
+            if doc.doc_id in seen:
+                bar.update(1)
+                continue
+            seen.add(doc.doc_id)
+            old = existing.get(doc.doc_id)
+            if old is not None and old.hash == doc.hash:
+                tally.unchanged += 1
+                bar.update(1)
+                continue
+            if old is not None:
+                tally.updated += 1
+            else:
+                tally.added += 1
+            chunks = chunk_document(doc.doc_id, doc.text, meta.chunk_size, meta.chunk_overlap, 0)
+            record = DocRecord(
+                doc.doc_id, doc.source, doc.title, doc.hash, doc.date, (), doc.page_starts
+            )
+            lines = tuple(line_of(doc.text, c.start) for c in chunks)
+            pending.append(NewDocument(record, tuple(chunks), lines))
+            texts.extend(f"{doc.title}\n\n{c.text}" for c in chunks)
+            if len(texts) >= self.settings.ingest_batch:
+                yield flush()
+                pending, texts = [], []
+        if pending:
+            yield flush()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -382,6 +424,25 @@ class Rag:
 def _hit(p: Passage, score: float) -> Hit:
     c = p.chunk
     return Hit(c.doc_id, p.source, p.title, c.start, c.end, c.text, score, c.chunk_id, p.line)
+
+
+class _Tally:
+    """What a write did, counted while its batches stream through."""
+
+    def __init__(self) -> None:
+        self.added = self.updated = self.unchanged = self.embedded = 0
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, show: bool) -> Iterator[Any]:
+    """A bar over documents (a chunk count beside it), or a silent stand-in."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="doc", desc="indexing", disable=not show, leave=False)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _dedupe(docs: Sequence[Document]) -> list[Document]:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Rag, Settings, storage
@@ -99,6 +101,61 @@ def test_crash_mid_write_keeps_previous_index(
     reopened = Rag.open(settings.index, settings, embedder=HashEmbedder())
     assert [d.doc_id for d in reopened.documents()] == before
     assert reopened.search("September 2024", 2)
+
+
+def _many_files(folder: Path, n: int) -> None:
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"note{i:03d}.txt").write_text(
+            f"Note {i}. The depot in town {i} stocks {i * 7} crates of apples. "
+            f"Its manager, number {i}, opens at {i % 12 + 1} o'clock every day.\n",
+            encoding="utf-8",
+        )
+
+
+def test_large_write_streams_in_batches_and_matches_one_batch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _many_files(tmp_path / "many", 40)
+    whole = settings.model_copy(update={"index": tmp_path / "whole", "ingest_batch": 10_000})
+    small = settings.model_copy(update={"index": tmp_path / "small", "ingest_batch": 3})
+    one, many = HashEmbedder(), HashEmbedder()
+    a = Rag.open(whole.index, whole, create=True, embedder=one)
+    b = Rag.open(small.index, small, create=True, embedder=many)
+    sa, sb = a.add([tmp_path / "many"]), b.add([tmp_path / "many"])
+    assert one.calls == 1 and many.calls >= 10  # one embed call per batch
+    assert many.embedded == one.embedded == sa.chunks == sb.chunks
+    assert (sb.added, sb.documents) == (40, 40)
+    assert storage.current_generation(small.index) == 1  # one generation per write, not per batch
+    snap_a, snap_b = a._snapshot(), b._snapshot()
+    assert sorted((c.doc_id, c.start, c.text) for c in snap_a.chunks.values()) == sorted(
+        (c.doc_id, c.start, c.text) for c in snap_b.chunks.values()
+    )
+    q = "how many crates of apples does town 17 stock"
+    assert [h.text for h in a.search(q, 3)] == [h.text for h in b.search(q, 3)]
+
+
+def test_failure_in_a_later_batch_keeps_the_index(
+    settings: Settings, tmp_path: Path, corpus: Path
+) -> None:
+    small = settings.model_copy(update={"ingest_batch": 2})
+    rag = Rag.open(small.index, small, create=True, embedder=HashEmbedder())
+    rag.add([corpus])
+    before = [d.doc_id for d in rag.documents()]
+    _many_files(tmp_path / "many", 10)
+
+    class FailsLater(HashEmbedder):
+        def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+            if self.calls == 3:
+                raise RuntimeError("out of memory")
+            return super().embed(texts, progress=progress)
+
+    failing = Rag.open(small.index, small, embedder=FailsLater())
+    with pytest.raises(RuntimeError):
+        failing.add([tmp_path / "many"])
+    reopened = Rag.open(small.index, small, embedder=HashEmbedder())
+    assert [d.doc_id for d in reopened.documents()] == before
+    assert len(reopened._snapshot().chunks) == len(rag._snapshot().chunks)
 
 
 def test_other_embedding_model_is_refused(fake_rag: Rag, settings: Settings) -> None:

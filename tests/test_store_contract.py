@@ -43,9 +43,10 @@ def new_document(name: str, text: str) -> tuple[NewDocument, np.ndarray]:
 
 
 def write(store: Store, names: list[str], remove: tuple[str, ...] = ()) -> None:
-    docs, vectors = zip(*(new_document(n, TEXTS[n]) for n in names), strict=True)
+    # One batch per document: the store takes a write as a stream of batches.
+    batches = [([doc], vectors) for doc, vectors in (new_document(n, TEXTS[n]) for n in names)]
     with store.writing():
-        store.write(META, remove, list(docs), np.concatenate(vectors))
+        store.write(META, remove, iter(batches))
 
 
 def query(text: str) -> np.ndarray:
@@ -106,7 +107,7 @@ class StoreContract:
     def test_delete_by_document(self, store: Store) -> None:
         bread = next(d for d in store.documents().values() if d.title == "Bread")
         with store.writing():
-            store.write(META, [bread.doc_id], [], np.zeros((0, META.dim), np.float32))
+            store.write(META, [bread.doc_id], [])
         assert set(d.title for d in store.documents().values()) == {"Iraq"}
         assert store.chunks(bread.chunk_ids) == {}
         assert not {cid for cid, _ in store.lexical("bread dough", 10)} & set(bread.chunk_ids)

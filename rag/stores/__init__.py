@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.stores.base import DocRecord, IndexMeta, NewDocument, Store, StoredChunk, VectorStore
+from rag.stores.base import (
+    Batch,
+    DocRecord,
+    IndexMeta,
+    NewDocument,
+    Store,
+    StoredChunk,
+    VectorStore,
+)
 
 __all__ = [
+    "Batch",
     "DocRecord",
     "IndexMeta",
     "NewDocument",

@@ -11,7 +11,7 @@ every implementation; FaissStore, the one VectorStore, is exercised through the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +104,10 @@ class NewDocument:
     lines: tuple[int, ...]
 
 
+# One step of a write: documents and their vectors (one row per chunk, in order).
+Batch = tuple[Sequence[NewDocument], np.ndarray]
+
+
 @dataclass(frozen=True)
 class StoredChunk:
     """A chunk as the answer path needs it: the span, its line and its document."""
@@ -151,15 +155,11 @@ class Store(Protocol):
         """Hold the writer lock and bring this handle up to the latest state."""
         ...
 
-    def write(
-        self,
-        meta: IndexMeta,
-        remove: Sequence[str],
-        add: Sequence[NewDocument],
-        vectors: np.ndarray,
-    ) -> None:
-        """Delete documents ``remove`` (and every document of ``add`` that exists), then add
-        ``add`` with ``vectors`` (one row per chunk, in order). Call inside :meth:`writing`."""
+    def write(self, meta: IndexMeta, remove: Sequence[str], batches: Iterable[Batch]) -> None:
+        """Delete documents ``remove``, then add the documents of each batch (replacing any
+        that exist) with the batch's vectors. ``batches`` is consumed one batch at a time, so
+        a caller can embed the next batch only when the store asks for it: nothing needs to
+        hold every vector of a large write at once. Call inside :meth:`writing`."""
         ...
 
     def refresh(self) -> bool:

@@ -9,7 +9,7 @@ new generation up with :meth:`FolderStore.refresh`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from rag import storage
 from rag.errors import IndexNotFoundError
 from rag.scripts import script_profile
 from rag.storage import Snapshot
-from rag.stores.base import DocRecord, IndexMeta, NewDocument, StoredChunk
+from rag.stores.base import Batch, DocRecord, IndexMeta, StoredChunk
 from rag.stores.faiss_store import FaissStore
 
 
@@ -96,13 +96,10 @@ class FolderStore:
             self.refresh()
             yield
 
-    def write(
-        self,
-        meta: IndexMeta,
-        remove: Sequence[str],
-        add: Sequence[NewDocument],
-        vectors: np.ndarray,
-    ) -> None:
+    def write(self, meta: IndexMeta, remove: Sequence[str], batches: Iterable[Batch]) -> None:
+        # Each batch goes into the copy as it arrives (its vectors into FAISS, which keeps
+        # them in its own form), so only one batch of float32 vectors is alive at a time;
+        # the copy is saved as one generation at the end, and readers see all or nothing.
         if self.view is not None:
             snap = _copy(self.view.snap)
         else:
@@ -110,23 +107,25 @@ class FolderStore:
                 embedding_model=meta.embedding_model, dim=meta.dim, chunk_size=meta.chunk_size,
                 chunk_overlap=meta.chunk_overlap, store=FaissStore(meta.dim),
             )  # fmt: skip
-        for doc_id in [*remove, *(d.record.doc_id for d in add)]:
+        assert snap.store is not None
+        for doc_id in remove:
             _drop(snap, doc_id)
-        ids: list[int] = []
-        for new in add:
-            first = snap.next_chunk_id
-            snap.next_chunk_id += len(new.chunks)
-            chunk_ids = []
-            for i, (c, line) in enumerate(zip(new.chunks, new.lines, strict=True)):
-                c = replace(c, chunk_id=first + i)
-                snap.chunks[c.chunk_id] = c
-                snap.lines[c.chunk_id] = line
-                chunk_ids.append(c.chunk_id)
-            snap.documents[new.record.doc_id] = replace(new.record, chunk_ids=tuple(chunk_ids))
-            ids.extend(chunk_ids)
-        if ids:
-            assert snap.store is not None
-            snap.store.add(np.array(ids, dtype=np.int64), vectors)
+        for add, vectors in batches:
+            if len(vectors) != sum(len(d.chunks) for d in add):
+                raise ValueError("one vector per chunk is needed")
+            ids: list[int] = []
+            for new in add:
+                _drop(snap, new.record.doc_id)
+                first = snap.next_chunk_id
+                snap.next_chunk_id += len(new.chunks)
+                chunk_ids = list(range(first, first + len(new.chunks)))
+                for cid, c, line in zip(chunk_ids, new.chunks, new.lines, strict=True):
+                    snap.chunks[cid] = replace(c, chunk_id=cid)
+                    snap.lines[cid] = line
+                snap.documents[new.record.doc_id] = replace(new.record, chunk_ids=tuple(chunk_ids))
+                ids.extend(chunk_ids)
+            if ids:
+                snap.store.add(np.array(ids, dtype=np.int64), vectors)
         storage.save(self.path, snap)
         self.view = _View(snap)
 

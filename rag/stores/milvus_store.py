@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,7 +37,7 @@ import numpy as np
 from rag.errors import BadInputError, IndexCorruptError, StoreUnavailableError, first_line
 from rag.lexical import K1, B, analyze
 from rag.scripts import script_profile
-from rag.stores.base import DocRecord, IndexMeta, NewDocument, StoredChunk
+from rag.stores.base import Batch, DocRecord, IndexMeta, StoredChunk
 from rag.types import Chunk
 
 FORMAT = 1
@@ -221,67 +221,66 @@ class MilvusStore:
         self.refresh()
         yield
 
-    def write(
-        self,
-        meta: IndexMeta,
-        remove: Sequence[str],
-        add: Sequence[NewDocument],
-        vectors: np.ndarray,
-    ) -> None:
+    def write(self, meta: IndexMeta, remove: Sequence[str], batches: Iterable[Batch]) -> None:
         if self._meta is None:
             self._create(meta)
-        if len(vectors) != sum(len(d.chunks) for d in add):
-            raise ValueError("one vector per chunk is needed")
-        gone = sorted({*remove, *(d.record.doc_id for d in add)})
+        self._delete(remove)
+        for add, vectors in batches:
+            if len(vectors) != sum(len(d.chunks) for d in add):
+                raise ValueError("one vector per chunk is needed")
+            self._delete([d.record.doc_id for d in add])
+            rows: list[dict[str, Any]] = []
+            texts: list[str] = []
+            row = 0
+            for new in add:
+                rec = new.record
+                for i, (c, line) in enumerate(zip(new.chunks, new.lines, strict=True)):
+                    if len(c.text.encode("utf-8")) > _MAX_VARCHAR:
+                        raise BadInputError(
+                            f"a chunk of {rec.source} is longer than Milvus allows "
+                            f"({_MAX_VARCHAR} bytes); lower RAG_CHUNK_SIZE"
+                        )
+                    rows.append({
+                        "id": chunk_id_for(rec.doc_id, rec.hash, i), "doc_id": rec.doc_id,
+                        "start": c.start, "end": c.end, "line": line, "text": c.text,
+                        "terms": _terms(c.text),
+                        "vector": np.asarray(vectors[row], dtype=np.float32).tolist(),
+                    })  # fmt: skip
+                    texts.append(c.text)
+                    row += 1
+                    if len(rows) >= _INSERT_BATCH:
+                        self._call(self._client.upsert, self._chunks_c, rows)
+                        rows = []
+            if rows:
+                self._call(self._client.upsert, self._chunks_c, rows)
+            docs = [
+                {
+                    "doc_id": d.record.doc_id,
+                    "source": d.record.source,
+                    "title": d.record.title,
+                    "hash": d.record.hash,
+                    "date": d.record.date or "",
+                    "n_chunks": len(d.chunks),
+                    "page_starts": json.dumps(list(d.record.page_starts)),
+                    "_v": [1.0, 0.0],
+                }  # fmt: skip
+                for d in add
+            ]
+            for a in range(0, len(docs), _INSERT_BATCH):
+                self._call(self._client.upsert, self._docs_c, docs[a : a + _INSERT_BATCH])
+            # Scripts only grow: a removed document may leave one behind, which only means
+            # a question in that script is searched instead of refused.
+            self._scripts = self._scripts | script_profile(texts)
+        self._save_meta(meta)
+        for name in (self._chunks_c, self._docs_c, self._meta_c):
+            self._call(self._client.flush, name)
+
+    def _delete(self, doc_ids: Sequence[str]) -> None:
+        gone = sorted(set(doc_ids))
         for a in range(0, len(gone), _QUERY_BATCH):
             batch = json.dumps(gone[a : a + _QUERY_BATCH])
             self._call(self._client.delete, self._chunks_c, filter=f"doc_id in {batch}")
             self._call(self._client.delete, self._docs_c, filter=f"doc_id in {batch}")
-        rows: list[dict[str, Any]] = []
-        texts: list[str] = []
-        row = 0
-        for new in add:
-            rec = new.record
-            for i, (c, line) in enumerate(zip(new.chunks, new.lines, strict=True)):
-                if len(c.text.encode("utf-8")) > _MAX_VARCHAR:
-                    raise BadInputError(
-                        f"a chunk of {rec.source} is longer than Milvus allows "
-                        f"({_MAX_VARCHAR} bytes); lower RAG_CHUNK_SIZE"
-                    )
-                rows.append({
-                    "id": chunk_id_for(rec.doc_id, rec.hash, i), "doc_id": rec.doc_id,
-                    "start": c.start, "end": c.end, "line": line, "text": c.text,
-                    "terms": _terms(c.text),
-                    "vector": np.asarray(vectors[row], dtype=np.float32).tolist(),
-                })  # fmt: skip
-                texts.append(c.text)
-                row += 1
-                if len(rows) >= _INSERT_BATCH:
-                    self._call(self._client.upsert, self._chunks_c, rows)
-                    rows = []
-        if rows:
-            self._call(self._client.upsert, self._chunks_c, rows)
-        docs = [
-            {
-                "doc_id": d.record.doc_id,
-                "source": d.record.source,
-                "title": d.record.title,
-                "hash": d.record.hash,
-                "date": d.record.date or "",
-                "n_chunks": len(d.chunks),
-                "page_starts": json.dumps(list(d.record.page_starts)),
-                "_v": [1.0, 0.0],
-            }  # fmt: skip
-            for d in add
-        ]
-        for a in range(0, len(docs), _INSERT_BATCH):
-            self._call(self._client.upsert, self._docs_c, docs[a : a + _INSERT_BATCH])
-        # Scripts only grow: a removed document may leave one behind, which only means a
-        # question in that script is searched instead of refused.
-        self._scripts = self._scripts | script_profile(texts)
-        self._save_meta(meta)
-        for name in (self._chunks_c, self._docs_c, self._meta_c):
-            self._call(self._client.flush, name)
 
     def refresh(self) -> bool:
         before = (self._meta, self._scripts)
