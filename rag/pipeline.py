@@ -269,8 +269,8 @@ class Rag:
         def flush() -> Batch:
             vectors = self.embedder.embed(texts) if texts else np.zeros((0, meta.dim), np.float32)
             tally.embedded += len(texts)
-            bar.update(len(pending))
             bar.set_postfix(chunks=tally.embedded, refresh=False)
+            bar.update(len(pending))
             return list(pending), vectors
 
         for doc in docs:
