@@ -414,6 +414,8 @@ _KINDS = (
         re.compile(
             r"^(when|what (year|date|day|month|time)|which (year|date|day|month))\b"
             r"|\b(what|which) year\b"
+            # "What is the premiere date of ...", "What was the release year ..."
+            r"|^(what|which)(?: is|'s| was| are| were) the (?:[\w'-]+ ){0,3}(date|year|day)\b"
         ),
     ),
     (
@@ -471,6 +473,13 @@ def _fit_bonus(
             bonus += 0.05
         elif years:
             bonus -= 0.15
+        # "the date of the 2021 NBA Draft": a sentence dating itself only in other years
+        # ("Date: Wednesday, November 18, 2020.") is about another edition.
+        own = {
+            f for f in _dates(_body(text, s.start - s.passage.chunk.start)) if _DATE_FACT.match(f)
+        }
+        if kind == "date" and own and not own & qyears:
+            bonus -= 0.15
     # Likewise "Xenoblade Chronicles 2", "the first season": a passage that never states
     # the question's number (or ordinal) is likely about another instalment.
     if qnums and not qnums <= _numbers(s.passage.chunk.text):
@@ -500,10 +509,24 @@ def holds_kind(kind: str, qfacts: set[str], s: Sentence, *, strict: bool = True)
         return any(_DATE_FACT.match(f) or f in _MONTHS for f in new)
     if kind == "number":
         return any(f[:1].isdigit() for f in new)
-    return any(f.isalpha() and f not in _MONTHS for f in new)
+    return any(f.isalpha() and f not in _MONTHS for f in new) or bool(
+        _opening_name(body, s.passage.chunk.text) - qfacts
+    )
+
+
+def _opening_name(body: str, chunk_text: str) -> set[str]:
+    """The capitalised word opening ``body`` ("Mayfield wins ..."), when the chunk also
+    writes it capitalised inside a sentence ("... Baker Mayfield takes"): a name, not
+    only a capital letter at the start of a sentence."""
+    m = _OPENING_WORD.match(body)
+    if m is None or m.group(1).lower() in _STOPWORDS:
+        return set()
+    word = m.group(1).lower()
+    return {word} if word in key_facts(chunk_text) else set()
 
 
 _WORDS = re.compile(r"\w+")
+_OPENING_WORD = re.compile(r"^[\s\"'“‘(*]*([A-Z][a-z][\w'’\-]*)")
 _PERSON = re.compile(r"(who|whom|whose)\b")
 _MONTH_RE = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _FULL_DATE = re.compile(

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from rag import Answer, Rag, Settings
-from rag.answering import Passage, Sentence, _fit_bonus, answer_kind
+from rag.answering import Passage, Sentence, _fit_bonus, answer_kind, holds_kind
 from rag.streaming import AnswerTextStream
 from rag.support import key_facts, missing_facts
 from rag.testing import CannedGenerator, HashEmbedder
@@ -168,6 +168,9 @@ def test_answer_kind() -> None:
     assert answer_kind("Who won?") == "name"
     assert answer_kind("What was the name of the ambassador?") == "name"
     assert answer_kind("Why did it happen?") is None
+    assert answer_kind("What is the premiere date of The Walking Dead Season 11?") == "date"
+    assert answer_kind("What was the release year of the film?") == "date"
+    assert answer_kind("What is the title of the film?") is None
 
 
 def _sentence(text: str) -> Sentence:
@@ -187,6 +190,17 @@ def test_fit_prefers_full_names_for_who_and_days_for_when() -> None:
     day = _sentence("The game was released worldwide on March 3, 2017, for the Switch.")
     year = _sentence("The game was released worldwide in 2017, for the Switch console.")
     assert _fit_bonus("date", set(), day) > _fit_bonus("date", set(), year)
+
+
+def test_a_name_opening_a_sentence_counts_when_the_chunk_writes_it_inside_one() -> None:
+    q = "Who is the Walter Camp Award winner in 2017?"
+    text = "Mayfield wins Walter Camp Award. The award went to Baker Mayfield of Oklahoma."
+    chunk = Chunk(doc_id="d", chunk_id=0, start=0, end=len(text), text=text)
+    passage = Passage(chunk, source="s", title="A title", date=None, line=1, score=1.0)
+    headline = Sentence(passage, 0, 32, text[:32])
+    assert holds_kind("name", key_facts(q), headline)
+    # Alone, a capital letter at the start of a sentence is not a name.
+    assert not holds_kind("name", key_facts(q), _sentence("Officials win the Walter Camp Award."))
 
 
 def test_fit_penalises_label_fragments() -> None:
