@@ -141,12 +141,13 @@ def instrument(timers: Timers, *, cli: bool = False) -> None:
     import rag.stores.folder as folder
     from rag import storage
     from rag.embedding import SentenceTransformerEmbedder
+    from rag.onnx_embedding import OnnxEmbedder
     from rag.stores.faiss_store import FaissStore
 
     timers.wrap(pipeline, "chunk_document", "chunking")
     timers.wrap(pipeline, "line_of", "chunking")
     timers.wrap(pipeline, "_dedupe", "chunking")
-    timers.wrap(folder, "Bm25", "bm25")
+    timers.wrap(storage, "Bm25", "bm25")  # built when a generation is saved
     timers.wrap(folder, "script_profile", "script_profile")
     timers.wrap(folder, "_copy", "snapshot_copy")
     timers.wrap(storage, "save", "writing")
@@ -154,6 +155,8 @@ def instrument(timers: Timers, *, cli: bool = False) -> None:
     timers.wrap(FaissStore, "add", "faiss")
     timers.wrap(SentenceTransformerEmbedder, "embed", "encode")
     timers.wrap(SentenceTransformerEmbedder, "warm_up", "model_load")
+    timers.wrap(OnnxEmbedder, "embed", "encode")  # the default backend, in `rag index`
+    timers.wrap(OnnxEmbedder, "warm_up", "model_load")
     if cli:
         timers.wrap(pipeline, "read_document", "reading")
         timers.wrap(pipeline, "iter_files", "reading")
