@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -24,6 +25,18 @@ def _rag(settings: Settings, corpus: Path, gen: CannedGenerator | None) -> Rag:
     rag = Rag.open(settings.index, settings, create=True, embedder=HashEmbedder(), generator=gen)
     rag.add([corpus])
     return rag
+
+
+def _ask(
+    settings: Settings, folder: Path, files: dict[str, str], question: str, reply: str | None
+) -> Answer:
+    """Index ``files`` (name: text) written into ``folder`` and ask ``question``; the model
+    replies ``reply`` (``None``: no model, extractive answers)."""
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    gen = None if reply is None else CannedGenerator(json.dumps({"answer": reply}))
+    return _rag(settings, folder, gen).ask(question)
 
 
 def test_supported_llm_answer_cites_tightest_sentence(settings: Settings, corpus: Path) -> None:
@@ -118,35 +131,28 @@ def test_answer_text_stream_decodes_escapes() -> None:
 
 
 def test_conflicting_dates_are_both_stated(settings: Settings, tmp_path: Path) -> None:
-    folder = tmp_path / "conflict"
-    folder.mkdir()
-    (folder / "a.txt").write_text(
-        "Strike report\n\nThe drone strike on the ISIL commander took place earlier in 2024.\n"
-    )
-    (folder / "b.txt").write_text(
-        "Another strike report\n\nThe drone strike on the ISIL commander took place in late 2023.\n"
-    )
-    rag = _rag(settings, folder, None)
-    answer = rag.ask("When did the drone strike on the ISIL commander take place?")
+    files = {
+        "a.txt": "Strike report\n\nThe drone strike on the ISIL commander took place earlier "
+        "in 2024.\n",
+        "b.txt": "Another strike report\n\nThe drone strike on the ISIL commander took place "
+        "in late 2023.\n",
+    }
+    q = "When did the drone strike on the ISIL commander take place?"
+    answer = _ask(settings, tmp_path / "conflict", files, q, None)
     assert "2024" in answer.answer and "2023" in answer.answer
     assert len(answer.citations) == 2
     _check_contract(answer)
 
 
 def test_conflict_names_the_older_report(settings: Settings, tmp_path: Path) -> None:
-    folder = tmp_path / "dated"
-    folder.mkdir()
-    (folder / "new.txt").write_text(
-        "Strike report\n\nPublished September 3, 2024\n\n"
-        "The drone strike on the ISIL commander took place earlier in 2024.\n"
-    )
-    (folder / "old.txt").write_text(
-        "Another strike report\n\nPublished January 5, 2024\n\n"
-        "The drone strike on the ISIL commander took place in late 2023.\n"
-    )
-    answer = _rag(settings, folder, None).ask(
-        "When did the drone strike on the ISIL commander take place?"
-    )
+    files = {
+        "new.txt": "Strike report\n\nPublished September 3, 2024\n\n"
+        "The drone strike on the ISIL commander took place earlier in 2024.\n",
+        "old.txt": "Another strike report\n\nPublished January 5, 2024\n\n"
+        "The drone strike on the ISIL commander took place in late 2023.\n",
+    }
+    q = "When did the drone strike on the ISIL commander take place?"
+    answer = _ask(settings, tmp_path / "dated", files, q, None)
     assert len(answer.citations) == 2
     assert "report (2024-" in answer.answer
     _check_contract(answer)
@@ -212,17 +218,13 @@ def test_fit_penalises_label_fragments() -> None:
 def test_citation_prefers_the_sentence_stating_the_answer_verbatim(
     settings: Settings, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "phone"
-    folder.mkdir()
-    (folder / "a.txt").write_text(
-        "Phone news\n\nThe phone was released on September 20th in 2019.\n"
-    )
-    (folder / "b.txt").write_text(
-        "Phone facts\n\n"
-        "The phone was released to stores on September 20, 2019, after a long wait.\n"
-    )
-    gen = CannedGenerator('{"answer": "September 20, 2019"}')
-    answer = _rag(settings, folder, gen).ask("When was the phone released?")
+    files = {
+        "a.txt": "Phone news\n\nThe phone was released on September 20th in 2019.\n",
+        "b.txt": "Phone facts\n\n"
+        "The phone was released to stores on September 20, 2019, after a long wait.\n",
+    }
+    q = "When was the phone released?"
+    answer = _ask(settings, tmp_path / "phone", files, q, "September 20, 2019")
     assert answer.mode == "llm"
     assert [c.quote for c in answer.citations] == [
         "The phone was released to stores on September 20, 2019, after a long wait."
@@ -233,15 +235,12 @@ def test_citation_prefers_the_sentence_stating_the_answer_verbatim(
 def test_short_answer_keeps_the_currency_sign_of_its_source(
     settings: Settings, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "money"
-    folder.mkdir()
-    (folder / "a.txt").write_text(
-        "Earnings\n\nIn the third quarter of 2019 the carmaker posted $6.3 billion in revenue.\n"
-    )
-    gen = CannedGenerator('{"answer": "6.3 billion"}')
-    answer = _rag(settings, folder, gen).ask(
-        "What was the carmaker's revenue in the third quarter?"
-    )
+    files = {
+        "a.txt": "Earnings\n\nIn the third quarter of 2019 the carmaker posted $6.3 billion "
+        "in revenue.\n"
+    }
+    q = "What was the carmaker's revenue in the third quarter?"
+    answer = _ask(settings, tmp_path / "money", files, q, "6.3 billion")
     assert answer.answer == "$6.3 billion [1]"
     _check_contract(answer)
 
@@ -249,36 +248,28 @@ def test_short_answer_keeps_the_currency_sign_of_its_source(
 def test_year_only_answer_takes_the_date_its_source_states(
     settings: Settings, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "lab"
-    folder.mkdir()
-    (folder / "a.txt").write_text(
-        "Lab history\n\nThe research lab was founded in 2015 by a group of engineers.\n"
-    )
-    (folder / "b.txt").write_text(
-        "About the lab\n\nThe research lab was founded in December 2015 as a non-profit.\n"
-    )
-    gen = CannedGenerator('{"answer": "2015"}')
-    answer = _rag(settings, folder, gen).ask("When was the research lab founded?")
+    files = {
+        "a.txt": "Lab history\n\nThe research lab was founded in 2015 by a group of engineers.\n",
+        "b.txt": "About the lab\n\nThe research lab was founded in December 2015 as a "
+        "non-profit.\n",
+    }
+    answer = _ask(settings, tmp_path / "lab", files, "When was the research lab founded?", "2015")
     assert answer.answer == "December 2015 [1]"
     assert "December 2015" in answer.citations[0].quote
     _check_contract(answer)
 
 
 def test_no_conflict_from_another_season_or_a_page_date(settings: Settings, tmp_path: Path) -> None:
-    folder = tmp_path / "show"
-    folder.mkdir()
-    (folder / "a.txt").write_text(
-        "The Show\n\nThe first season of The Show premiered on NBC on September 23, 2013.\n"
-    )
-    (folder / "b.txt").write_text(
-        "The Show returns\n\nThe Show returns to NBC with the Season 10 premiere of The Show "
-        "on February 26, 2023.\n"
-    )
-    (folder / "c.txt").write_text(
-        "Sep 13, 2022 ... The first season of The Show premiered to strong ratings, NBC says.\n"
-    )
-    gen = CannedGenerator('{"answer": "September 23, 2013"}')
-    answer = _rag(settings, folder, gen).ask("When did the first season of The Show premiere?")
+    files = {
+        "a.txt": "The Show\n\nThe first season of The Show premiered on NBC on "
+        "September 23, 2013.\n",
+        "b.txt": "The Show returns\n\nThe Show returns to NBC with the Season 10 premiere of "
+        "The Show on February 26, 2023.\n",
+        "c.txt": "Sep 13, 2022 ... The first season of The Show premiered to strong ratings, NBC "
+        "says.\n",
+    }
+    q = "When did the first season of The Show premiere?"
+    answer = _ask(settings, tmp_path / "show", files, q, "September 23, 2013")
     assert answer.mode == "llm"
     assert "2023" not in answer.answer and "2022" not in answer.answer
     assert len(answer.citations) == 1
@@ -305,16 +296,13 @@ def test_question_numbers_and_page_dates() -> None:
 def test_citation_prefers_a_span_stating_the_date_itself_over_its_page_date(
     settings: Settings, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "crown"
-    folder.mkdir()
-    (folder / "a.txt").write_text(
-        "Nov 12, 2020 ... The fourth season of The Crown premieres Nov. 15 on Netflix.\n"
-    )
-    (folder / "b.txt").write_text(
-        "Crown facts\n\nThe fourth season of The Crown premieres on Netflix on 15 November 2020.\n"
-    )
-    gen = CannedGenerator('{"answer": "Nov. 15, 2020"}')
-    answer = _rag(settings, folder, gen).ask("When does the fourth season of The Crown premiere?")
+    files = {
+        "a.txt": "Nov 12, 2020 ... The fourth season of The Crown premieres Nov. 15 on Netflix.\n",
+        "b.txt": "Crown facts\n\nThe fourth season of The Crown premieres on Netflix on "
+        "15 November 2020.\n",
+    }
+    q = "When does the fourth season of The Crown premiere?"
+    answer = _ask(settings, tmp_path / "crown", files, q, "Nov. 15, 2020")
     assert answer.mode == "llm"
     assert [c.quote for c in answer.citations] == [
         "The fourth season of The Crown premieres on Netflix on 15 November 2020."
