@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Sequence
@@ -366,7 +367,7 @@ class Answerer:
         for s in sentences[:8]:
             if s.fit < top - CONFLICT_MARGIN or s.key in cited:
                 continue
-            if qnums and not qnums <= _numbers(s.passage.chunk.text):
+            if qnums and not qnums <= _chunk_numbers(s.passage.chunk.text):
                 continue  # "Season 10" does not contradict an answer about the first season
             other = _dates(_body(s.text, s.start - s.passage.chunk.start))
             if other and not (other & answer_dates) and s.passage.chunk.doc_id not in cited_docs:
@@ -468,21 +469,21 @@ def _fit_bonus(
     # Near-twin questions differ by year: a sentence about another year is a poor answer.
     qyears = {f for f in qfacts if _DATE_FACT.match(f)}
     if qyears:
-        years = {f for f in _dates(s.passage.chunk.text) if _DATE_FACT.match(f)}
+        years = {f for f in _chunk_facts(s.passage.chunk.text) if _DATE_FACT.match(f)}
         if qyears & years:
             bonus += 0.05
         elif years:
             bonus -= 0.15
         # "the date of the 2021 NBA Draft": a sentence dating itself only in other years
         # ("Date: Wednesday, November 18, 2020.") is about another edition.
-        own = {
-            f for f in _dates(_body(text, s.start - s.passage.chunk.start)) if _DATE_FACT.match(f)
-        }
-        if kind == "date" and own and not own & qyears:
-            bonus -= 0.15
+        if kind == "date":
+            body = _body(text, s.start - s.passage.chunk.start)
+            own = {f for f in _dates(body) if _DATE_FACT.match(f)}
+            if own and not own & qyears:
+                bonus -= 0.15
     # Likewise "Xenoblade Chronicles 2", "the first season": a passage that never states
     # the question's number (or ordinal) is likely about another instalment.
-    if qnums and not qnums <= _numbers(s.passage.chunk.text):
+    if qnums and not qnums <= _chunk_numbers(s.passage.chunk.text):
         bonus -= 0.15
     if len(_WORDS.findall(text)) < FRAGMENT_WORDS:
         bonus -= FRAGMENT_PENALTY  # "CEO, the LEGO Group.": a label, not a statement
@@ -522,7 +523,13 @@ def _opening_name(body: str, chunk_text: str) -> set[str]:
     if m is None or m.group(1).lower() in _STOPWORDS:
         return set()
     word = m.group(1).lower()
-    return {word} if word in key_facts(chunk_text) else set()
+    return {word} if word in _chunk_facts(chunk_text) else set()
+
+
+# Chunk-level facts, asked for once per sentence of a chunk while ranking: computed once.
+@functools.lru_cache(maxsize=256)
+def _chunk_facts(chunk_text: str) -> frozenset[str]:
+    return frozenset(key_facts(chunk_text))
 
 
 _WORDS = re.compile(r"\w+")
@@ -671,6 +678,9 @@ def _numbers(text: str) -> frozenset[str]:
         if n:
             out.add(n)
     return frozenset(out)
+
+
+_chunk_numbers = functools.lru_cache(maxsize=256)(_numbers)
 
 
 def _number(kept: Sequence[tuple[str, Sentence]]) -> tuple[str, list[Citation]]:
