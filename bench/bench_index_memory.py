@@ -52,8 +52,8 @@ def passages() -> list[str]:
     return out
 
 
-def write_corpus(folder: Path, chunks_wanted: int, limit: int | None) -> int:
-    """Copies of the RGB passages (and the seeds) until ``chunks_wanted``; returns chunks."""
+def write_corpus(folder: Path, chunks_wanted: int, limit: int | None) -> None:
+    """Copies of the RGB passages (and the seeds) until ``chunks_wanted`` chunks."""
     from rag.chunking import chunk_document
     from rag.config import Settings
 
@@ -69,7 +69,6 @@ def write_corpus(folder: Path, chunks_wanted: int, limit: int | None) -> int:
         for i, t in enumerate(texts):
             # A copy number in the text: every document is new to the index and embedded.
             (d / f"p{i:05d}.txt").write_text(f"{t}\n\n(copy {c})", encoding="utf-8")
-    return copies * per_copy
 
 
 CHILD = r"""
@@ -133,7 +132,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-index-mem-") as tmp:
         for i, size in enumerate(sizes):
             corpus = Path(tmp) / f"corpus-{size}"
-            chunks = write_corpus(corpus, size, args.limit_passages)
+            write_corpus(corpus, size, args.limit_passages)
             sides = [("streaming", batch), ("one batch", ONE_BATCH)]
             if i % 2:
                 sides.reverse()  # alternate the order, so drift hits both sides
@@ -150,7 +149,6 @@ def main() -> None:
                 )
                 shutil.rmtree(index, ignore_errors=True)
             shutil.rmtree(corpus, ignore_errors=True)
-            del chunks
     by = {(r["side"], r["size"]): r for r in rows}
     lo, hi = sizes[0], sizes[-1]
     print(

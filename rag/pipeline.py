@@ -264,7 +264,6 @@ class Rag:
         """New and changed documents, chunked and embedded ``ingest_batch`` chunks at a time."""
         pending: list[NewDocument] = []
         texts: list[str] = []
-        seen: set[str] = set()
 
         def flush() -> Batch:
             vectors = self.embedder.embed(texts) if texts else np.zeros((0, meta.dim), np.float32)
@@ -273,11 +272,7 @@ class Rag:
             bar.update(len(pending))
             return list(pending), vectors
 
-        for doc in docs:
-            if doc.doc_id in seen:
-                bar.update(1)
-                continue
-            seen.add(doc.doc_id)
+        for doc in docs:  # unique ids: add() lists each file once, add_documents dedupes
             old = existing.get(doc.doc_id)
             if old is not None and old.hash == doc.hash:
                 tally.unchanged += 1
