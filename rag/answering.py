@@ -50,6 +50,7 @@ KIND_BONUS = 0.12
 SPECIFIC_BONUS = 0.06  # a full date for "when", a full name for "who"
 FRAGMENT_WORDS = 5
 FRAGMENT_PENALTY = 0.1
+INSTALMENT_PENALTY = 0.15  # a passage or sentence about another season, sequel, edition
 PASSAGES_FOR_LLM = 5  # at least this many sentences go to the model (default budget)
 MAX_PASSAGES_FOR_LLM = 10  # at most this many, while they fit in the budget
 # About 350 tokens: prompt processing is the main cost on a CPU (Settings.prompt_chars).
@@ -92,6 +93,8 @@ class Sentence:
     relevance: float = 0.0
     # relevance plus how well the sentence fits the kind of answer asked for
     fit: float = 0.0
+    # a fragment's preceding sentence in its paragraph, read with it for relevance
+    lead: str = ""
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -103,12 +106,38 @@ def _sentences(passages: Sequence[Passage]) -> list[Sentence]:
     out: list[Sentence] = []
     for p in passages:
         c = p.chunk
-        for a, b in split_sentences(c.text):
-            s = Sentence(p, c.start + a, c.start + b, c.text[a:b])
+        before: tuple[int, int] | None = None
+        for a, b in sentence_spans(c.text):
+            lead = ""
+            # a fragment, or a run of them (sentence_spans)
+            short = _is_fragment(c.text[a:b]) or len(split_sentences(c.text, a, b)) > 1
+            if before and short and "\n" not in c.text[before[1] : a]:
+                lead = c.text[before[0] : before[1]]
+            before = (a, b)
+            s = Sentence(p, c.start + a, c.start + b, c.text[a:b], lead=lead)
             if s.key not in seen and len(s.text) > 2:
                 seen.add(s.key)
                 out.append(s)
     return out
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of ``text``, where a run of fragments of one paragraph reads as one
+    sentence: a label and its value ("Release date. December 1, 2017 ..."), which apart
+    say nothing, and the date would reach neither the model nor a citation as an answer."""
+    out: list[tuple[int, int]] = []
+    for a, b in split_sentences(text):
+        if out:
+            pa, pb = out[-1]
+            if "\n" not in text[pb:a] and _is_fragment(text[pa:pb]) and _is_fragment(text[a:b]):
+                out[-1] = (pa, b)
+                continue
+        out.append((a, b))
+    return out
+
+
+def _is_fragment(text: str) -> bool:
+    return len(_WORDS.findall(text)) < FRAGMENT_WORDS
 
 
 def _cite(n: int, s: Sentence) -> Citation:
@@ -203,17 +232,23 @@ class Answerer:
         sentences = _sentences(passages)
         if not sentences:
             return []
-        vectors = self._embedder.embed([question] + [s.text for s in sentences])
+        # A fragment ("Release date. December 1, 2017 ...") says little alone: it is read
+        # with the sentence before it.
+        read = [f"{s.lead} {s.text}" if s.lead else s.text for s in sentences]
+        vectors = self._embedder.embed([question] + read)
         cos = vectors[1:] @ vectors[0]
         qwords = content_words(question)
         wants = answer_kind(question)
         qfacts = key_facts(question)
         person = bool(_PERSON.match(question.strip().lower()))
         qnums = _numbers(question)
+        named = _instalments(question)
         scored = []
-        for s, c in zip(sentences, cos, strict=True):
-            relevance = float(c) + LEXICAL_WEIGHT * overlap(qwords, s.text)
-            fit = relevance + _fit_bonus(wants, qfacts, s, person=person, qnums=qnums)
+        for s, c, r in zip(sentences, cos, read, strict=True):
+            relevance = float(c) + LEXICAL_WEIGHT * overlap(qwords, r)
+            fit = relevance + _fit_bonus(
+                wants, qfacts, s, person=person, qnums=qnums, instalments=named
+            )
             scored.append(replace(s, relevance=relevance, fit=fit))
         return sorted(scored, key=lambda s: -s.fit)
 
@@ -399,7 +434,7 @@ def _context(sentences: Sequence[Sentence], budget: int = CONTEXT_CHARS) -> list
             break
         c = s.passage.chunk
         if _BACK_REFERENCE.match(s.text):
-            spans = split_sentences(c.text)
+            spans = sentence_spans(c.text)
             idx = next(i for i, (a, _) in enumerate(spans) if c.start + a == s.start)
             if idx > 0:
                 a, b = spans[idx - 1][0], spans[idx][1]
@@ -458,6 +493,7 @@ def _fit_bonus(
     *,
     person: bool = False,
     qnums: frozenset[str] = frozenset(),
+    instalments: frozenset[tuple[str, str]] = frozenset(),
 ) -> float:
     """Prefer sentences holding the kind of fact asked for; avoid headlines."""
     bonus = 0.0
@@ -484,7 +520,9 @@ def _fit_bonus(
     # Likewise "Xenoblade Chronicles 2", "the first season": a passage that never states
     # the question's number (or ordinal) is likely about another instalment.
     if qnums and not qnums <= _chunk_numbers(s.passage.chunk.text):
-        bonus -= 0.15
+        bonus -= INSTALMENT_PENALTY
+    if instalments and _other_instalment(instalments, text):
+        bonus -= INSTALMENT_PENALTY  # "Xenoblade Chronicles: Definitive Edition" for "... 2"
     if len(_WORDS.findall(text)) < FRAGMENT_WORDS:
         bonus -= FRAGMENT_PENALTY  # "CEO, the LEGO Group.": a label, not a statement
     if kind is None:
@@ -613,7 +651,7 @@ def _as_stated(claim: str, passage: str) -> str:
 
 
 def _is_pair(unit: Sentence) -> bool:
-    return len(split_sentences(unit.text)) > 1
+    return len(sentence_spans(unit.text)) > 1
 
 
 _COMPOUND_YEAR = re.compile(r"[A-Za-z]-(?:1[89]|20)\d\d\b")
@@ -668,6 +706,31 @@ _ORDINALS = {
     "twelfth": "12",
 }  # fmt: skip
 _SMALL_NUMBER = re.compile(r"(?<![\d.,])(\d{1,3})(?:st|nd|rd|th)?(?!\d|[.,]\d)")
+
+
+_INSTALMENT = re.compile(r"\b([a-z][\w'’-]*)\s+(\d{1,3})\b(?![.,:]\d)")
+
+
+def _instalments(question: str) -> frozenset[tuple[str, str]]:
+    """Word-number pairs naming one of a series: ("chronicles", "2"), ("season", "11")."""
+    return frozenset(
+        (w, str(int(n))) for w, n in _INSTALMENT.findall(question.lower()) if w not in _STOPWORDS
+    )
+
+
+def _other_instalment(pairs: frozenset[tuple[str, str]], text: str) -> bool:
+    """Does ``text`` name the series but never the instalment asked for ("Xenoblade
+    Chronicles: Definitive Edition", "Xenoblade Chronicles 3" for "Xenoblade Chronicles
+    2")?"""
+    words = _WORDS.findall(text.lower())
+    for w, n in pairs:
+        at = [i for i, t in enumerate(words) if t == w]
+        if at and not any(
+            i + 1 < len(words) and words[i + 1].isdigit() and str(int(words[i + 1])) == n
+            for i in at
+        ):
+            return True
+    return False
 
 
 def _numbers(text: str) -> frozenset[str]:

@@ -314,3 +314,54 @@ def test_month_abbreviations_are_months() -> None:
     assert "november" in key_facts("It premieres Nov. 15 on Netflix.")
     assert missing_facts(key_facts("Nov. 15, 2020"), "on 15 November 2020") == set()
     assert missing_facts(key_facts("15 November 2020"), "premieres Nov. 15, 2020") == set()
+
+
+def test_a_run_of_fragments_reads_as_one_sentence() -> None:
+    from rag.answering import sentence_spans
+
+    text = "Bundle and Expansion Pass for the game, on sale now ... Release date. December 1, 2017"
+    spans = [text[a:b] for a, b in sentence_spans(text)]
+    assert spans[-1] == "Release date. December 1, 2017"
+    # Whole sentences and fragments of another paragraph stay apart.
+    text = "The game sold well in its first month.\nRelease date. December 1, 2017"
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "The game sold well in its first month.",
+        "Release date. December 1, 2017",
+    ]
+    text = "Release date.\nDecember 1, 2017"
+    assert [text[a:b] for a, b in sentence_spans(text)] == ["Release date.", "December 1, 2017"]
+
+
+def test_a_fragment_is_ranked_with_the_sentence_before_it() -> None:
+    from rag.answering import Answerer
+
+    def passage(text: str) -> Passage:
+        chunk = Chunk(doc_id=text[:6], chunk_id=len(text), start=0, end=len(text), text=text)
+        return Passage(chunk, source="s", title="", date=None, line=1, score=1.0)
+
+    def rank(text: str) -> Sentence:
+        ranked = Answerer(HashEmbedder())._rank("When was Sky Quest 2 released?", [passage(text)])
+        return next(s for s in ranked if s.text == "Release date. December 1, 2017")
+
+    alone = rank("Release date. December 1, 2017")
+    led = rank("Sky Quest 2 for the Switch ... Release date. December 1, 2017")
+    # Alone it shares no word with the question; it is read after the sentence it follows.
+    assert led.lead == "Sky Quest 2 for the Switch ..." and alone.lead == ""
+    assert led.relevance > alone.relevance + 0.3
+
+
+def test_a_sentence_about_another_instalment_ranks_down() -> None:
+    from rag.answering import _instalments, _other_instalment
+
+    named = _instalments("When was xenoblade chronicles 2 released?")
+    assert named == {("chronicles", "2")}
+    assert _instalments("What was Tesla's revenue in Q1 2021?") == set()
+    assert _other_instalment(named, "Nintendo released Xenoblade Chronicles: Definitive Edition.")
+    assert _other_instalment(named, "Xenoblade Chronicles 3 takes place in the future.")
+    assert not _other_instalment(named, "Xenoblade Chronicles™ 2 was released in 2017.")
+    assert not _other_instalment(named, "The sequel was released on the Switch.")
+    same = _sentence("Xenoblade Chronicles 2 was released on the Switch in December 2017.")
+    other = _sentence("Nintendo released Xenoblade Chronicles: Definitive Edition in 2020.")
+    assert _fit_bonus("date", set(), same, instalments=named) > _fit_bonus(
+        "date", set(), other, instalments=named
+    )
