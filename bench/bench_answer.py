@@ -5,11 +5,8 @@ Over the questions of eval/seeds_qa.jsonl and an index of seeds/ (built with
 
 * **warm**, per model (default: qwen2.5-coder-1.5b, the product default, and
   qwen2.5-coder-0.5b): ``Rag.ask(q, on_token=...)`` with the model loaded, against a
-  second ``llama_cpp.Llama`` on the same GGUF file fed the plain chat request for
-  what ``Rag.ask`` asks (its messages, JSON schema, max_tokens, greedy) through
-  ``create_chat_completion``. ``Rag.ask`` itself, after its first answer, writes the
-  tokens opening ``{ "answer" : "`` into the prompt and has the model write only the
-  string (rag.generation), so a ratio below 1 is work it spared llama.cpp. Both instances
+  second ``llama_cpp.Llama`` on the same GGUF file fed the exact chat request
+  ``Rag.ask`` sends (messages, JSON schema, max_tokens, greedy). Both instances
   see the prompts in the same order, so llama.cpp's prefix cache helps both
   alike; the order within a pair alternates. First token = the first streamed
   piece (``on_token``'s first call). Prompt tokens are counted by llama.cpp's own

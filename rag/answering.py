@@ -6,9 +6,7 @@
    answer at all; below the threshold we abstain and list related passages.
 3. The LLM (if any) sees the most relevant sentences, with a little context, and
    must reply with JSON ``{"answer": "..."}``: a grammar makes anything else
-   impossible (after the first reply, the tokens opening the object are written into
-   the prompt: :class:`rag.generation.LlamaCppGenerator`). It never numbers sources;
-   we compute citations.
+   impossible. It never numbers sources; we compute citations.
 4. Every sentence of the answer is checked against the candidate sentences
    (:mod:`rag.support`); unsupported sentences are dropped, supported ones cite
    the tightest span (a sentence, or two adjacent ones). If nothing survives, or

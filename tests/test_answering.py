@@ -365,17 +365,3 @@ def test_a_sentence_about_another_instalment_ranks_down() -> None:
     assert _fit_bonus("date", set(), same, instalments=named) > _fit_bonus(
         "date", set(), other, instalments=named
     )
-
-
-def test_only_a_one_string_schema_is_written_as_a_string() -> None:
-    from rag.answering import ANSWER_SCHEMA
-    from rag.generation import _string_field
-
-    assert _string_field(ANSWER_SCHEMA) == "answer"
-    assert _string_field(None) is None
-    two = {"answer": {"type": "string"}, "n": {"type": "integer"}}
-    assert _string_field({"type": "object", "properties": two, "required": ["answer"]}) is None
-    one_int = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    assert _string_field(one_int) is None
-    optional = {"type": "object", "properties": {"answer": {"type": "string"}}}
-    assert _string_field(optional) is None
