@@ -705,6 +705,7 @@ _ORDINALS = {
     "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10", "eleventh": "11",
     "twelfth": "12",
 }  # fmt: skip
+_SUFFIXES = ("st", "nd", "rd", "th")
 _SMALL_NUMBER = re.compile(r"(?<![\d.,])(\d{1,3})(?:st|nd|rd|th)?(?!\d|[.,]\d)")
 
 
@@ -725,12 +726,22 @@ def _other_instalment(pairs: frozenset[tuple[str, str]], text: str) -> bool:
     words = _WORDS.findall(text.lower())
     for w, n in pairs:
         at = [i for i, t in enumerate(words) if t == w]
-        if at and not any(
+        if not at or _ordinal_named(n, words):
+            continue  # "the fourth season" names "season 4"
+        if not any(
             i + 1 < len(words) and words[i + 1].isdigit() and str(int(words[i + 1])) == n
             for i in at
         ):
             return True
     return False
+
+
+def _ordinal_named(n: str, words: Sequence[str]) -> bool:
+    """Does one of ``words`` state ``n`` as an ordinal ("fourth", "4th", "eleventh")?"""
+    return any(
+        _ORDINALS.get(t) == n or (t[:-2].isdigit() and t[-2:] in _SUFFIXES and t[:-2] == n)
+        for t in words
+    )
 
 
 def _numbers(text: str) -> frozenset[str]:

@@ -360,6 +360,10 @@ def test_a_sentence_about_another_instalment_ranks_down() -> None:
     assert _other_instalment(named, "Xenoblade Chronicles 3 takes place in the future.")
     assert not _other_instalment(named, "Xenoblade Chronicles™ 2 was released in 2017.")
     assert not _other_instalment(named, "The sequel was released on the Switch.")
+    season = _instalments("When does season 4 of The Crown premiere?")
+    assert not _other_instalment(season, "The fourth season of The Crown premieres in fall.")
+    assert not _other_instalment(season, "The 4th season of The Crown premieres in fall.")
+    assert _other_instalment(season, "The third season of The Crown premiered in 2019.")
     same = _sentence("Xenoblade Chronicles 2 was released on the Switch in December 2017.")
     other = _sentence("Nintendo released Xenoblade Chronicles: Definitive Edition in 2020.")
     assert _fit_bonus("date", set(), same, instalments=named) > _fit_bonus(
