@@ -305,24 +305,36 @@ class Answerer:
             return None
         qfacts = key_facts(question)
         dated = answer_kind(question) == "date"
-        units = self._units(sentences)
+        # Spans about what was asked (relevant, nearly as good as the best) that state
+        # every key fact of a claim: only these are embedded and compared.
+        units = [
+            u
+            for u in self._units(sentences)
+            if u.relevance >= SUPPORT_RELEVANCE and u.fit >= evidence - SUPPORT_GAP
+        ]
+        claim_facts = [key_facts(c, short=len(c.split()) <= 6) - qfacts for c in claims]
+        candidates = [
+            [
+                j
+                for j, u in enumerate(units)
+                if not (facts and missing_facts(facts, u.text, _date_words(u.passage.date)))
+            ]
+            for facts in claim_facts
+        ]
+        needed = sorted({j for js in candidates for j in js})
+        if not needed:
+            return None
         vectors = self._embedder.embed(
-            [f"{question} {c}" for c in claims] + [c for c in claims] + [u.text for u in units]
+            [f"{question} {c}" for c in claims] + claims + [units[j].text for j in needed]
         )
-        qc, cv, uv = (
-            vectors[: len(claims)],
-            vectors[len(claims) : 2 * len(claims)],
-            vectors[2 * len(claims) :],
-        )
+        qc, cv = vectors[: len(claims)], vectors[len(claims) : 2 * len(claims)]
+        uv = dict(zip(needed, vectors[2 * len(claims) :], strict=True))
         kept: list[tuple[str, Sentence]] = []
         for i, claim in enumerate(claims):
-            facts = key_facts(claim, short=len(claim.split()) <= 6) - qfacts
+            facts = claim_facts[i]
             best: tuple[tuple[bool, bool, bool, float, int], Sentence] | None = None
-            for j, unit in enumerate(units):
-                if facts and missing_facts(facts, unit.text, _date_words(unit.passage.date)):
-                    continue
-                if unit.relevance < SUPPORT_RELEVANCE or unit.fit < evidence - SUPPORT_GAP:
-                    continue  # states the fact, but is not about what was asked
+            for j in candidates[i]:
+                unit = units[j]
                 sim = max(float(qc[i] @ uv[j]), float(cv[i] @ uv[j]))
                 if not facts and len(content_words(claim) - content_words(question)) > 0:
                     # A claim with no checkable facts must stay close to the passage wording.
