@@ -107,10 +107,9 @@ def _sentences(passages: Sequence[Passage]) -> list[Sentence]:
     for p in passages:
         c = p.chunk
         before: tuple[int, int] | None = None
-        for a, b in sentence_spans(c.text):
+        for a, b, joined in _spans_and_runs(c.text):
             lead = ""
-            # a fragment, or a run of them (sentence_spans)
-            short = _is_fragment(c.text[a:b]) or len(split_sentences(c.text, a, b)) > 1
+            short = joined or _is_fragment(c.text[a:b])
             if before and short and "\n" not in c.text[before[1] : a]:
                 lead = c.text[before[0] : before[1]]
             before = (a, b)
@@ -125,14 +124,19 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence spans of ``text``, where a run of fragments of one paragraph reads as one
     sentence: a label and its value ("Release date. December 1, 2017 ..."), which apart
     say nothing, and the date would reach neither the model nor a citation as an answer."""
-    out: list[tuple[int, int]] = []
+    return [(a, b) for a, b, _ in _spans_and_runs(text)]
+
+
+def _spans_and_runs(text: str) -> list[tuple[int, int, bool]]:
+    """:func:`sentence_spans`, each with whether it joins a run of fragments."""
+    out: list[tuple[int, int, bool]] = []
     for a, b in split_sentences(text):
         if out:
-            pa, pb = out[-1]
+            pa, pb, _ = out[-1]
             if "\n" not in text[pb:a] and _is_fragment(text[pa:pb]) and _is_fragment(text[a:b]):
-                out[-1] = (pa, b)
+                out[-1] = (pa, b, True)
                 continue
-        out.append((a, b))
+        out.append((a, b, False))
     return out
 
 
