@@ -98,8 +98,16 @@ class LlamaCppGenerator:
             "top_k": 1,
             "seed": 0,
         }
+        check = None
         if schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            import llama_cpp
+            from llama_cpp import LogitsProcessorList
+
+            from rag.grammar import GrammarCheck, schema_grammar
+
+            vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+            check = GrammarCheck(vocab, schema_grammar(schema))
+            kwargs["logits_processor"] = LogitsProcessorList([check])
         with self._lock:
             try:
                 if on_token is None:
@@ -114,6 +122,9 @@ class LlamaCppGenerator:
                 return "".join(pieces)
             except (ValueError, RuntimeError) as exc:
                 raise GenerationError(f"the LLM failed: {exc}") from None
+            finally:
+                if check is not None:
+                    check.close()
 
 
 @contextlib.contextmanager
