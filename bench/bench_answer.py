@@ -6,7 +6,8 @@ Over the questions of eval/seeds_qa.jsonl and an index of seeds/ (built with
 * **warm**, per model (default: qwen2.5-coder-1.5b, the product default, and
   qwen2.5-coder-0.5b): ``Rag.ask(q, on_token=...)`` with the model loaded, against a
   second ``llama_cpp.Llama`` on the same GGUF file fed the exact chat request
-  ``Rag.ask`` sends (messages, JSON schema, max_tokens, greedy). Both instances
+  ``Rag.ask`` sends (messages, JSON schema, max_tokens, greedy), the schema enforced by
+  llama.cpp's own grammar sampler where ``Rag.ask`` uses ``rag.grammar``. Both instances
   see the prompts in the same order, so llama.cpp's prefix cache helps both
   alike; the order within a pair alternates. First token = the first streamed
   piece (``on_token``'s first call). Prompt tokens are counted by llama.cpp's own
@@ -179,7 +180,11 @@ class Capture:
 
 
 def chat_kwargs(req: dict[str, Any]) -> dict[str, Any]:
-    """What LlamaCppGenerator.generate passes to create_chat_completion."""
+    """The request as llama.cpp alone serves it: the JSON schema through its own grammar sampler.
+
+    ``LlamaCppGenerator.generate`` sends the same messages and settings but holds
+    the output to the schema with ``rag.grammar.GrammarCheck`` (the same tokens).
+    """
     kw: dict[str, Any] = {
         "messages": req["messages"],
         "max_tokens": req["max_tokens"],

@@ -46,6 +46,8 @@ SUPPORT_RELEVANCE = 0.45
 # on an unrelated killing, which must not answer "the ISIL member killed", sits 0.32 below.
 SUPPORT_GAP = 0.3
 CONFLICT_MARGIN = 0.12
+# Question words that say what is asked, not what happened (see _event_words).
+_NOT_EVENTS = frozenset(["when", "what", "which", "who", "date", "day", "year", "time", "exact"])
 KIND_BONUS = 0.12
 SPECIFIC_BONUS = 0.06  # a full date for "when", a full name for "who"
 FRAGMENT_WORDS = 5
@@ -414,6 +416,7 @@ class Answerer:
         qnums = _numbers(question)
         cited = {(c.doc_id, c.start, c.end) for c in cites}
         cited_docs = {c.doc_id for c in cites}
+        event = _event_words(question, [c.quote for c in cites])
         extra: list[tuple[str, Sentence]] = []
         for s in sentences[:8]:
             if s.fit < top - CONFLICT_MARGIN or s.key in cited:
@@ -421,7 +424,12 @@ class Answerer:
             if qnums and not qnums <= _chunk_numbers(s.passage.chunk.text):
                 continue  # "Season 10" does not contradict an answer about the first season
             other = _dates(_body(s.text, s.start - s.passage.chunk.start))
-            if other and not (other & answer_dates) and s.passage.chunk.doc_id not in cited_docs:
+            if (
+                other
+                and not (other & answer_dates)
+                and s.passage.chunk.doc_id not in cited_docs
+                and _same_event(event, s.text)
+            ):
                 extra.append((s.text.strip(), s))
                 break
         if not extra:
@@ -431,6 +439,32 @@ class Answerer:
         report = _which_report(s.passage.date, cites)
         text = f'{text} {report} gives a different account: "{extra[0][0]}" [{n}]'
         return text, [*cites, _cite(n, s)]
+
+
+def _event_words(question: str, quotes: Sequence[str]) -> set[str]:
+    """The question's words for what happened, as the answer's own passages use them.
+
+    Names, numbers and words such as "date" say which thing and what is asked, not
+    what happened; of the rest, those the cited sentences also use ("premiere" in
+    "premiered on August 22, 2021") name the event.
+    """
+    names = content_words(" ".join(key_facts(question)))
+    asked = {w for w in content_words(question) if w not in names and w not in _NOT_EVENTS}
+    cited = set().union(*(content_words(q) for q in quotes)) if quotes else set()
+    return {w for w in asked if any(_same_word(w, c) for c in cited)}
+
+
+def _same_event(event: set[str], text: str) -> bool:
+    """Does ``text`` use one of the ``event`` words? A "Netflix release date" is no premiere."""
+    if not event:
+        return True
+    words = content_words(text)
+    return any(_same_word(e, w) for e in event for w in words)
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Equal stems, or one a longer form of the other ("premier"/"premiere")."""
+    return a == b or (min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)))
 
 
 def _context(sentences: Sequence[Sentence], budget: int = CONTEXT_CHARS) -> list[Sentence]:

@@ -276,6 +276,26 @@ def test_no_conflict_from_another_season_or_a_page_date(settings: Settings, tmp_
     _check_contract(answer)
 
 
+def test_no_conflict_from_another_event_of_the_same_thing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    files = {
+        "a.txt": "The Show, season 3\n\nThe third season of The Show premiered on NBC on "
+        "May 1, 2020.\n",
+        "b.txt": "The Show on Netflix\n\nThe Show Season 3 sets June 2021 Netflix release date.\n",
+    }
+    q = "What is the premiere date of The Show Season 3?"
+    answer = _ask(settings, tmp_path / "event", files, q, "May 1, 2020")
+    assert answer.mode == "llm"
+    assert "2021" not in answer.answer and len(answer.citations) == 1
+    _check_contract(answer)
+    # The same report about the premiere is a different account.
+    files["b.txt"] = "The Show on Netflix\n\nThe Show Season 3 premiere date was June 1, 2021.\n"
+    answer = _ask(settings, tmp_path / "event2", files, q, "May 1, 2020")
+    assert "2021" in answer.answer and len(answer.citations) == 2
+    _check_contract(answer)
+
+
 def test_question_numbers_and_page_dates() -> None:
     from rag.answering import _body, _numbers
 
