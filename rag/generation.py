@@ -109,22 +109,44 @@ class LlamaCppGenerator:
             check = GrammarCheck(vocab, schema_grammar(schema))
             kwargs["logits_processor"] = LogitsProcessorList([check])
         with self._lock:
+            stream = None
             try:
-                if on_token is None:
-                    out = self._llm.create_chat_completion(**kwargs)
-                    return str(out["choices"][0]["message"]["content"] or "")
-                pieces: list[str] = []
-                for chunk in self._llm.create_chat_completion(stream=True, **kwargs):
+                stream = self._llm.create_chat_completion(stream=True, **kwargs)
+                text = ""
+                for chunk in stream:
                     piece = chunk["choices"][0]["delta"].get("content") or ""
-                    if piece:
-                        pieces.append(piece)
+                    if not piece:
+                        continue
+                    text += piece
+                    if on_token is not None:
                         on_token(piece)
-                return "".join(pieces)
+                    if schema is not None and (done := _closed_object(text, schema)):
+                        # What is left is `}` and the end token: two forward passes for
+                        # nothing the caller reads.
+                        return done
+                return text
             except (ValueError, RuntimeError) as exc:
                 raise GenerationError(f"the LLM failed: {exc}") from None
             finally:
+                if stream is not None:
+                    stream.close()
                 if check is not None:
                     check.close()
+
+
+def _closed_object(text: str, schema: dict[str, Any]) -> str | None:
+    """``text`` closed with ``}`` once every property of ``schema`` has a complete value."""
+    closed = text.rstrip() + "}"
+    if not closed.endswith(('"}', "]}", "}}")):
+        return None  # cheap test first; a number may still be growing, so never close on one
+    try:
+        value = json.loads(closed)
+    except json.JSONDecodeError:
+        return None
+    names = schema.get("properties", {})
+    if isinstance(value, dict) and names and all(name in value for name in names):
+        return closed
+    return None
 
 
 @contextlib.contextmanager

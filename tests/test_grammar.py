@@ -127,3 +127,33 @@ def test_a_bad_grammar_is_a_clear_error(llm: Any) -> None:
 
     with pytest.raises(GenerationError, match="grammar"):
         GrammarCheck(_vocab(llm), "root ::= (")
+
+
+def test_the_generator_stops_when_the_answer_is_closed(llm: Any, tmp_path_factory: Any) -> None:
+    """Same answer as llama.cpp's grammar-sampled completion, without its closing tokens."""
+    from rag.generation import LlamaCppGenerator, parse_json_answer
+    from rag.models import resolve_llm
+
+    messages = [
+        {
+            "role": "user",
+            "content": "Passage: The bridge opened on 4 May 1931.\n"
+            "Question: When did the bridge open? Answer in JSON.",
+        }
+    ]
+    llm.reset()
+    reference = llm.create_chat_completion(
+        messages=messages,
+        response_format={"type": "json_object", "schema": ANSWER_SCHEMA},
+        max_tokens=40,
+        temperature=0.0,
+        top_k=1,
+        seed=0,
+    )
+    generator = LlamaCppGenerator(resolve_llm("smollm2-135m", tmp_path_factory.mktemp("m")))
+    pieces: list[str] = []
+    raw = generator.generate(messages, schema=ANSWER_SCHEMA, max_tokens=40, on_token=pieces.append)
+    full = reference["choices"][0]["message"]["content"]
+    assert parse_json_answer(raw) == parse_json_answer(full)
+    assert len(pieces) < reference["usage"]["completion_tokens"]
+    assert generator.generate(messages, schema=ANSWER_SCHEMA, max_tokens=40) == raw

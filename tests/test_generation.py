@@ -1,0 +1,28 @@
+"""Generation helpers that need no model."""
+
+from __future__ import annotations
+
+import json
+
+from rag.answering import ANSWER_SCHEMA
+from rag.generation import _closed_object, parse_json_answer
+
+
+def test_an_object_is_closed_once_every_property_is_complete() -> None:
+    assert _closed_object('{ "answer" : "late 2023"', ANSWER_SCHEMA) == '{ "answer" : "late 2023"}'
+    assert _closed_object('{ "answer" : "late 2023" ', ANSWER_SCHEMA) == '{ "answer" : "late 2023"}'
+    for partial in ['{ "answer"', '{ "answer" : "', '{ "answer" : "late', '{ "answer" : "a \\"']:
+        assert _closed_object(partial, ANSWER_SCHEMA) is None, partial
+
+
+def test_a_number_or_a_missing_property_keeps_generating() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string"}}}
+    assert _closed_object('{"n": 12', schema) is None  # "12" may become "123"
+    assert _closed_object('{"n": 12, "s": "x"', schema) == '{"n": 12, "s": "x"}'
+    assert _closed_object('{"s": "x"', schema) is None  # "n" not written yet
+
+
+def test_a_closed_object_parses_like_the_whole_completion() -> None:
+    closed = _closed_object('{ "answer" : "It cost $2.5 \\"million\\"."', ANSWER_SCHEMA)
+    assert closed is not None
+    assert parse_json_answer(closed) == json.loads('{ "answer" : "It cost $2.5 \\"million\\"." }')
