@@ -1,12 +1,12 @@
 """Grammar-constrained greedy decoding that checks the model's choice instead of the vocabulary.
 
 llama.cpp's grammar sampler tests every token of the vocabulary against the
-grammar at every step: with Qwen's 151k tokens that is 50-70 ms per generated
-token on two cores, as long as the model itself takes to produce one. Under
-greedy decoding only one token matters: when the grammar allows the
-unconstrained best token, that token is also the best allowed one. So the
-best token is tested alone, and only when the grammar rejects it is the whole
-vocabulary filtered. The tokens chosen are the same; most steps cost one test.
+grammar at every step: with Qwen's 151,936 tokens that added 40-70 ms to the
+85-95 ms a generated token takes the 1.5B model on two cores. Under greedy
+decoding only one token matters: when the grammar allows the unconstrained best
+token, that token is also the best allowed one. So the best token is tested
+alone; only when the grammar rejects it are the 64 best tested, and only when
+none of those is allowed, the whole vocabulary. The tokens chosen are the same.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from rag.errors import GenerationError
 
-# The layout of llama.cpp's llama_token_data: id, logit, p.
 # How many of the best tokens are tested before the whole vocabulary is.
 SHORTLIST = 64
 
+# The layout of llama.cpp's llama_token_data: id, logit, p.
 _TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
 
 
@@ -38,8 +38,10 @@ class GrammarCheck:
     """A llama-cpp-python logits processor that holds greedy decoding to a GBNF grammar.
 
     Use it with temperature 0 and no other grammar: it leaves the logits alone
-    when their maximum is allowed (the greedy sampler then takes it), and sets
-    every disallowed token to -inf otherwise. One instance serves one
+    when their maximum is allowed (the greedy sampler then takes it), and
+    otherwise sets every token but the best allowed one to -inf. It must not
+    raise once generation runs: llama-cpp-python calls it from C, which would
+    drop the error and let a disallowed token through. One instance serves one
     completion: it learns the prompt length on its first call and feeds every
     token generated after that to the grammar. Call :meth:`close` when done.
     """
