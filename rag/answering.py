@@ -220,10 +220,13 @@ class Answerer:
             # Quote sentences that state the kind of fact asked for, nearly as good as the
             # best; if none do, the passages are on topic but do not hold the answer.
             qfacts = key_facts(question)
+            money = kind == "number" and _MONEY_QUESTION.search(question) is not None
             quotable = [
                 s
                 for s in sentences[:MAX_PASSAGES_FOR_LLM]
-                if s.fit >= evidence - SUPPORT_GAP and holds_kind(kind, qfacts, s)
+                if s.fit >= evidence - SUPPORT_GAP
+                and holds_kind(kind, qfacts, s)
+                and (not money or _MONEY.search(s.text) is not None)
             ]
             if not quotable:
                 return self._abstain(question, related, evidence, timings)
@@ -704,6 +707,14 @@ def _is_pair(unit: Sentence) -> bool:
     return len(sentence_spans(unit.text)) > 1
 
 
+# "How much money does it spend?" asks for an amount of money, not any number.
+_MONEY_QUESTION = re.compile(
+    r"\b(money|cost|costs|spend|spends|spent|pay|pays|paid|price|budget|revenue|salary|worth)\b",
+    re.I,
+)
+_MONEY = re.compile(
+    r"[$€£¥]\s?\d|\d\s?(?:dollars|euros|pounds|yen|usd|eur|gbp)\b|\b(?:usd|eur|gbp)\s?\d", re.I
+)
 _COMPOUND_YEAR = re.compile(r"[A-Za-z]-(?:1[89]|20)\d\d\b")
 
 

@@ -296,6 +296,22 @@ def test_no_conflict_from_another_event_of_the_same_thing(
     _check_contract(answer)
 
 
+def test_extractive_money_question_needs_an_amount_of_money(
+    settings: Settings, tmp_path: Path
+) -> None:
+    files = {
+        "a.txt": "The mission\n\nAbout 2,500 U.S. troops remain on the mission in Iraq, "
+        "which the U.S. has kept up for 20 years.\n",
+    }
+    q = "How much money does the U.S. spend each year on the mission in Iraq?"
+    answer = _ask(settings, tmp_path / "troops", files, q, None)
+    assert not answer.answerable and answer.citations == []
+    files["b.txt"] = "The cost\n\nThe U.S. spends $1.2 billion each year on the mission.\n"
+    answer = _ask(settings, tmp_path / "cost", files, q, None)
+    assert answer.answerable and "$1.2 billion" in answer.citations[0].quote
+    _check_contract(answer)
+
+
 def test_question_numbers_and_page_dates() -> None:
     from rag.answering import _body, _numbers
 
