@@ -5,8 +5,9 @@ grammar at every step: with Qwen's 151,936 tokens that added 40-70 ms to the
 85-95 ms a generated token takes the 1.5B model on two cores. Under greedy
 decoding only one token matters: when the grammar allows the unconstrained best
 token, that token is also the best allowed one. So the best token is tested
-alone; only when the grammar rejects it are the 64 best tested, and only when
-none of those is allowed, the whole vocabulary. The tokens chosen are the same.
+alone; only when the grammar rejects it are the 64 best tested, then the 4096
+best, and only when none of those is allowed, the whole vocabulary. The tokens
+chosen are the same.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from rag.errors import GenerationError
 
-# How many of the best tokens are tested before the whole vocabulary is.
-SHORTLIST = 64
+# How many of the best tokens are tested, in turn, before the whole vocabulary is. A
+# model that wants to indent its JSON ranks newlines first: the best allowed token was
+# below the 64th in 20 of 70 steps over five seeds answers, below the 4096th in 6.
+SHORTLISTS = (64, 4096)
 
 # The layout of llama.cpp's llama_token_data: id, logit, p.
 _TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
@@ -84,21 +87,22 @@ class GrammarCheck:
     def _best_allowed(self, scores: npt.NDArray[np.single]) -> npt.NDArray[np.single]:
         """``scores`` with every token but the best allowed one set to -inf.
 
-        The best allowed token is searched among the ``SHORTLIST`` best tokens
-        first: every token outside them scores lower, so when one of them is
-        allowed it is the answer. Only otherwise is the whole vocabulary tested.
+        The best allowed token is searched among the best few tokens first (every
+        token scoring at least the n-th best, ties included): all others score
+        lower, so when one of these is allowed it is the answer. Only when no
+        shortlist holds one is the whole vocabulary tested.
         """
-        shortlist = min(SHORTLIST, len(scores))
-        ids = np.argpartition(-scores, shortlist - 1)[:shortlist]
-        logits = self._apply(ids, scores[ids])
-        if not np.isfinite(logits).any():
-            ids = np.arange(len(scores))
-            logits = self._apply(ids, scores)
         kept = np.full_like(scores, -np.inf)
-        if np.isfinite(logits).any():
-            # Like llama.cpp's greedy sampler, a tie goes to the lowest token id.
-            best = int(ids[logits == logits.max()].min())
-            kept[best] = scores[best]
+        for n in (*SHORTLISTS, len(scores)):
+            n = min(n, len(scores))
+            floor = np.partition(scores, len(scores) - n)[len(scores) - n]
+            ids = np.flatnonzero(scores >= floor)
+            logits = self._apply(ids, scores[ids])
+            if np.isfinite(logits).any():
+                # Like llama.cpp's greedy sampler, a tie goes to the lowest token id.
+                best = int(ids[logits == logits.max()].min())
+                kept[best] = scores[best]
+                break
         return kept
 
     def _apply(

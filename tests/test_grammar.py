@@ -59,24 +59,23 @@ def test_an_allowed_best_token_is_left_alone(llm: Any) -> None:
     assert out is scores and check.full_checks == 0
 
 
-@pytest.mark.parametrize("in_shortlist", [True, False])
-def test_a_rejected_best_token_gives_way_to_the_best_allowed_one(
-    llm: Any, in_shortlist: bool
-) -> None:
-    from rag.grammar import SHORTLIST, GrammarCheck
+@pytest.mark.parametrize("found_in", ["first shortlist", "second shortlist", "vocabulary"])
+def test_a_rejected_best_token_gives_way_to_the_best_allowed_one(llm: Any, found_in: str) -> None:
+    from rag.grammar import SHORTLISTS, GrammarCheck
 
     allowed = _allowed_first_tokens(llm)
     assert len(allowed) >= 2
     scores = np.random.default_rng(0).normal(size=llm.n_vocab()).astype(np.single)
     scores[allowed] = -50.0
-    if in_shortlist:
-        # Better tokens the grammar rejects, then the two allowed ones.
-        rejected = np.setdiff1d(np.arange(llm.n_vocab()), allowed)[: SHORTLIST // 2]
-        scores[rejected] = 200.0
-        scores[allowed[0]], scores[allowed[1]] = 100.0, 101.0
-    else:
+    if found_in == "vocabulary":
         # Thousands of tokens score higher than any allowed one.
         scores[allowed[0]], scores[allowed[1]] = -10.0, -9.0
+    else:
+        # Better tokens the grammar rejects, then the two allowed ones.
+        n = SHORTLISTS[0] // 2 if found_in == "first shortlist" else SHORTLISTS[0] * 4
+        rejected = np.setdiff1d(np.arange(llm.n_vocab()), allowed)[:n]
+        scores[rejected] = 200.0
+        scores[allowed[0]], scores[allowed[1]] = 100.0, 101.0
     check = GrammarCheck(_vocab(llm), YES_NO)
     try:
         out = check(np.array([1, 2, 3], dtype=np.intc), scores)
