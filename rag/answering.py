@@ -46,8 +46,9 @@ SUPPORT_RELEVANCE = 0.45
 # on an unrelated killing, which must not answer "the ISIL member killed", sits 0.32 below.
 SUPPORT_GAP = 0.3
 CONFLICT_MARGIN = 0.12
-# Question words that say what is asked, not what happened (see _event_words).
-_NOT_EVENTS = frozenset(["when", "what", "which", "who", "date", "day", "year", "time", "exact"])
+# Question words that say what is asked, not what happened (see _event_words); "when",
+# "what" and the like are stop words already.
+_NOT_EVENTS = frozenset(["date", "day", "year", "time", "exact"])
 KIND_BONUS = 0.12
 SPECIFIC_BONUS = 0.06  # a full date for "when", a full name for "who"
 FRAGMENT_WORDS = 5
@@ -453,7 +454,7 @@ def _event_words(question: str, quotes: Sequence[str]) -> set[str]:
     """
     names = content_words(" ".join(key_facts(question)))
     asked = {w for w in content_words(question) if w not in names and w not in _NOT_EVENTS}
-    cited = set().union(*(content_words(q) for q in quotes)) if quotes else set()
+    cited = set().union(*(content_words(q) for q in quotes))
     return {w for w in asked if any(_same_word(w, c) for c in cited)}
 
 
