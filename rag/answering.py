@@ -72,6 +72,7 @@ ANSWER_SCHEMA = {
     "properties": {"answer": {"type": "string", "maxLength": 400}},
     "required": ["answer"],
 }
+_WORD = re.compile(r"\w")
 _DATE_FACT = re.compile(r"^(?:1[89]|20)\d\d$")
 
 
@@ -310,7 +311,9 @@ class Answerer:
     ) -> tuple[str, list[Citation]] | None:
         """Keep the answer's sentences that a candidate supports; cite the tightest span."""
         text = _ISO_DATE.sub(_spell_date, text.replace("\n", " "))
-        claims = [text[a:b] for a, b in split_sentences(text)]
+        # A claim without a letter or digit says nothing, yet read with the question it
+        # would sit close to any relevant passage.
+        claims = [text[a:b] for a, b in split_sentences(text) if _WORD.search(text[a:b])]
         if not claims:
             return None
         qfacts = key_facts(question)

@@ -86,6 +86,16 @@ def test_malformed_output_falls_back_to_quotes(settings: Settings, corpus: Path)
     _check_contract(answer)
 
 
+def test_an_answer_without_words_is_never_shown(settings: Settings, corpus: Path) -> None:
+    # Read with the question, "..." sits close to every relevant passage.
+    rag = _rag(settings, corpus, CannedGenerator('{"answer": "... ?"}'))
+    answer = rag.ask(Q)  # a date was asked for and the model gave none
+    assert answer.mode == "abstain" and "..." not in answer.answer
+    answer = rag.ask("What did the United States announce about its mission in Iraq?")
+    assert answer.mode == "extractive-fallback" and "September 2024" in answer.answer
+    _check_contract(answer)
+
+
 def test_model_not_found_abstains(settings: Settings, corpus: Path) -> None:
     answer = _rag(settings, corpus, CannedGenerator('{"answer": "NOT FOUND"}')).ask(Q)
     assert not answer.answerable and answer.citations == [] and answer.related
