@@ -61,9 +61,6 @@ t0 = time.perf_counter()
 from llama_cpp import Llama
 t1 = time.perf_counter()
 req = json.load(open(sys.argv[1]))
-if "grammar" in req["kwargs"]:
-    from llama_cpp import LlamaGrammar
-    req["kwargs"]["grammar"] = LlamaGrammar.from_string(req["kwargs"]["grammar"], verbose=False)
 llm = Llama(model_path=req["model"], n_ctx=req["n_ctx"], n_threads=req["threads"],
             n_threads_batch=req["threads"], n_batch=512, verbose=False)
 t2 = time.perf_counter()
@@ -176,26 +173,17 @@ class Capture:
         self.requests: list[dict[str, Any]] = []
 
     def generate(
-        self,
-        messages: Any,
-        *,
-        schema: Any = None,
-        grammar: Any = None,
-        max_tokens: int = 256,
-        on_token: Any = None,
+        self, messages: Any, *, schema: Any = None, max_tokens: int = 256, on_token: Any = None
     ) -> str:
-        self.requests.append(
-            {"messages": messages, "schema": schema, "grammar": grammar, "max_tokens": max_tokens}
-        )
-        return "NOT FOUND"
+        self.requests.append({"messages": messages, "schema": schema, "max_tokens": max_tokens})
+        return '{"answer": "NOT FOUND"}'
 
 
 def chat_kwargs(req: dict[str, Any]) -> dict[str, Any]:
-    """The request as llama.cpp alone serves it: the answer grammar (or a JSON schema)
-    through its own grammar sampler.
+    """The request as llama.cpp alone serves it: the JSON schema through its own grammar sampler.
 
     ``LlamaCppGenerator.generate`` sends the same messages and settings but holds
-    the output to the grammar with ``rag.grammar.GrammarCheck`` (the same tokens).
+    the output to the schema with ``rag.grammar.GrammarCheck`` (the same tokens).
     """
     kw: dict[str, Any] = {
         "messages": req["messages"],
@@ -206,18 +194,7 @@ def chat_kwargs(req: dict[str, Any]) -> dict[str, Any]:
     }
     if req["schema"] is not None:
         kw["response_format"] = {"type": "json_object", "schema": req["schema"]}
-    if req["grammar"] is not None:
-        kw["grammar"] = req["grammar"]  # GBNF text: llama.cpp's parsed form is not JSON
     return kw
-
-
-def with_grammar(kw: dict[str, Any]) -> dict[str, Any]:
-    """``kw`` with its GBNF text parsed for ``create_chat_completion``."""
-    if "grammar" not in kw:
-        return kw
-    from llama_cpp import LlamaGrammar
-
-    return {**kw, "grammar": LlamaGrammar.from_string(kw["grammar"], verbose=False)}
 
 
 def capture_prompts(
@@ -270,7 +247,7 @@ class Baseline:
         t0 = time.perf_counter()
         first = None
         pieces = 0
-        for chunk in self.llm.create_chat_completion(stream=True, **with_grammar(chat_kwargs(req))):
+        for chunk in self.llm.create_chat_completion(stream=True, **chat_kwargs(req)):
             if chunk["choices"][0]["delta"].get("content"):
                 pieces += 1
                 if first is None:

@@ -17,8 +17,7 @@ TokenCallback = Callable[[str], None]
 
 
 class Generator(Protocol):
-    """Produces text for chat messages, optionally constrained by a JSON schema or by a
-    GBNF grammar (llama.cpp's grammar format)."""
+    """Produces text for chat messages, optionally constrained by a JSON schema."""
 
     @property
     def name(self) -> str: ...
@@ -28,14 +27,12 @@ class Generator(Protocol):
         messages: Messages,
         *,
         schema: dict[str, Any] | None = None,
-        grammar: str | None = None,
         max_tokens: int = 256,
         on_token: TokenCallback | None = None,
     ) -> str:
         """Return the completion; call ``on_token`` with each piece as it is produced.
 
-        Give at most one of ``schema`` and ``grammar``. Raises :class:`GenerationError`
-        when the model fails.
+        Raises :class:`GenerationError` when the model fails.
         """
         ...
 
@@ -90,12 +87,9 @@ class LlamaCppGenerator:
         messages: Messages,
         *,
         schema: dict[str, Any] | None = None,
-        grammar: str | None = None,
         max_tokens: int = 256,
         on_token: TokenCallback | None = None,
     ) -> str:
-        if schema is not None and grammar is not None:
-            raise ValueError("give a JSON schema or a grammar, not both")
         self.warm_up()
         kwargs: dict[str, Any] = {
             "messages": messages,
@@ -106,17 +100,13 @@ class LlamaCppGenerator:
         }
         check = None
         if schema is not None:
-            from rag.grammar import schema_grammar
-
-            grammar = schema_grammar(schema)
-        if grammar is not None:
             import llama_cpp
             from llama_cpp import LogitsProcessorList
 
-            from rag.grammar import GrammarCheck
+            from rag.grammar import GrammarCheck, schema_grammar
 
             vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-            check = GrammarCheck(vocab, grammar)
+            check = GrammarCheck(vocab, schema_grammar(schema))
             kwargs["logits_processor"] = LogitsProcessorList([check])
         with self._lock:
             stream = None
@@ -174,3 +164,22 @@ def _quiet_stderr() -> Iterator[None]:
         finally:
             os.dup2(fd, 2)
             os.close(fd)
+
+
+def parse_json_answer(text: str) -> dict[str, Any]:
+    """Parse the model's constrained JSON; tolerate a truncated tail."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        # Truncated by max_tokens: close the string and object.
+        for suffix in ('"}', "}", '"]}'):
+            try:
+                value = json.loads(text + suffix)
+                break
+            except json.JSONDecodeError:
+                continue
+        else:
+            raise GenerationError("the LLM returned malformed JSON") from None
+    if not isinstance(value, dict):
+        raise GenerationError("the LLM returned JSON that is not an object")
+    return value

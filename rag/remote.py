@@ -4,13 +4,11 @@ Meant for llama.cpp's ``llama-server``, llama-cpp-python's server (what the test
 run), vLLM or Ollama: it posts to ``{base_url}/chat/completions`` with temperature 0
 and streams with SSE when a token callback is given.
 
-Constrained output: a GBNF grammar (what the answerer sends: one line of text) goes
-out as the ``grammar`` field, which llama.cpp's server and llama-cpp-python's honour;
-a server that rejects it with a 4xx gets the request without it. A JSON schema goes
-out as ``response_format={"type": "json_object", "schema": ...}`` (llama.cpp,
-llama-cpp-python); a server that rejects it gets ``{"type": "json_schema", ...}``
-(OpenAI, vLLM), then no ``response_format`` at all. The first form that works is kept
-for later calls. The citation check runs on our side whatever the server returns.
+Structured output: the answer schema goes out as ``response_format={"type":
+"json_object", "schema": ...}`` (llama.cpp, llama-cpp-python). A server that rejects
+it with a 4xx gets ``{"type": "json_schema", ...}`` (OpenAI, vLLM), then no
+``response_format`` at all; the first form that works is kept for later calls. The
+citation check runs on our side whatever the server returns.
 
 Failures: 5xx answers and connection errors are retried with exponential backoff
 (``retries`` tries in all), but never once tokens have been passed to the callback.
@@ -30,7 +28,6 @@ from rag.errors import GenerationError
 from rag.generation import Messages, TokenCallback
 
 FORMATS = ("json_object", "json_schema", None)
-GRAMMARS = ("grammar", None)
 
 
 class _Retryable(Exception):
@@ -61,7 +58,6 @@ class RemoteGenerator:
         self._retries = max(1, retries)
         self._backoff = backoff
         self._format: str | None = FORMATS[0]
-        self._grammar: str | None = GRAMMARS[0]
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             base_url=self._url,
@@ -82,7 +78,6 @@ class RemoteGenerator:
         messages: Messages,
         *,
         schema: dict[str, Any] | None = None,
-        grammar: str | None = None,
         max_tokens: int = 256,
         on_token: TokenCallback | None = None,
     ) -> str:
@@ -93,26 +88,19 @@ class RemoteGenerator:
             "temperature": 0.0,
             "stream": on_token is not None,
         }
-        if schema is not None and grammar is not None:
-            raise ValueError("give a JSON schema or a grammar, not both")
-        if schema is not None:
-            kinds = FORMATS[FORMATS.index(self._format) :]
-        elif grammar is not None:
-            kinds = GRAMMARS[GRAMMARS.index(self._grammar) :]
-        else:
-            kinds = (None,)
+        kinds = FORMATS[FORMATS.index(self._format) :] if schema is not None else (None,)
         rejected: _Rejected | None = None
         for kind in kinds:
+            fmt = _response_format(kind, schema) if schema is not None else None
             try:
-                text = self._with_retries({**body, **_constraint(kind, schema, grammar)}, on_token)
+                text = self._with_retries(
+                    body if fmt is None else {**body, "response_format": fmt}, on_token
+                )
             except _Rejected as exc:
                 rejected = rejected or exc
                 continue
-            # remember the form this server accepts
             if schema is not None:
-                self._format = kind
-            elif grammar is not None:
-                self._grammar = kind
+                self._format = kind  # remember the form this server accepts
             return text
         raise GenerationError(f"the LLM server at {self._url} rejected the request: {rejected}")
 
@@ -190,18 +178,12 @@ class RemoteGenerator:
             ) from None
 
 
-def _constraint(
-    kind: str | None, schema: dict[str, Any] | None, grammar: str | None
-) -> dict[str, Any]:
-    """The request fields that hold the output to ``schema`` or ``grammar`` in form ``kind``."""
+def _response_format(kind: str | None, schema: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "json_object":
-        return {"response_format": {"type": "json_object", "schema": schema}}
+        return {"type": "json_object", "schema": schema}
     if kind == "json_schema":
-        fmt = {"name": "answer", "schema": schema}
-        return {"response_format": {"type": "json_schema", "json_schema": fmt}}
-    if kind == "grammar":
-        return {"grammar": grammar}
-    return {}
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+    return None
 
 
 def _detail(response: httpx.Response) -> str:

@@ -50,7 +50,7 @@ class CannedGenerator:
     """Returns the given replies in order (the last one repeats); records the prompts."""
 
     def __init__(self, *replies: str) -> None:
-        self._replies = list(replies) or ["NOT FOUND"]
+        self._replies = list(replies) or ['{"answer": "NOT FOUND"}']
         self.prompts: list[Messages] = []
 
     @property
@@ -62,7 +62,6 @@ class CannedGenerator:
         messages: Messages,
         *,
         schema: dict[str, Any] | None = None,
-        grammar: str | None = None,
         max_tokens: int = 256,
         on_token: TokenCallback | None = None,
     ) -> str:

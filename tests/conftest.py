@@ -47,4 +47,4 @@ def fake_rag(settings: Settings, corpus: Path) -> Rag:
 
 @pytest.fixture
 def canned() -> CannedGenerator:
-    return CannedGenerator("The US announced it in September 2024.")
+    return CannedGenerator('{"answer": "The US announced it in September 2024."}')

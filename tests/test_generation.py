@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import json
 
-from rag.generation import _closed_object
-
-ANSWER_SCHEMA = {
-    "type": "object",
-    "properties": {"answer": {"type": "string", "maxLength": 400}},
-    "required": ["answer"],
-}
+from rag.answering import ANSWER_SCHEMA
+from rag.generation import _closed_object, parse_json_answer
 
 
 def test_an_object_is_closed_once_every_property_is_complete() -> None:
@@ -30,4 +25,4 @@ def test_a_number_or_a_missing_property_keeps_generating() -> None:
 def test_a_closed_object_parses_like_the_whole_completion() -> None:
     closed = _closed_object('{ "answer" : "It cost $2.5 \\"million\\"."', ANSWER_SCHEMA)
     assert closed is not None
-    assert json.loads(closed) == json.loads('{ "answer" : "It cost $2.5 \\"million\\"." }')
+    assert parse_json_answer(closed) == json.loads('{ "answer" : "It cost $2.5 \\"million\\"." }')

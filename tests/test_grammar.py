@@ -5,20 +5,12 @@ Runs on the smallest packaged model (SmolLM2-135M, one wheel, no assembly).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import pytest
 
-from rag.answering import ANSWER_GRAMMAR
-
-# A JSON schema as a library user might give one (the answerer sends ANSWER_GRAMMAR).
-ANSWER_SCHEMA = {
-    "type": "object",
-    "properties": {"answer": {"type": "string", "maxLength": 400}},
-    "required": ["answer"],
-}
+from rag.answering import ANSWER_SCHEMA
 
 pytestmark = pytest.mark.integration
 
@@ -138,7 +130,7 @@ def test_a_bad_grammar_is_a_clear_error(llm: Any) -> None:
 
 def test_the_generator_stops_when_the_answer_is_closed(llm: Any, tmp_path_factory: Any) -> None:
     """Same answer as llama.cpp's grammar-sampled completion, without its closing tokens."""
-    from rag.generation import LlamaCppGenerator
+    from rag.generation import LlamaCppGenerator, parse_json_answer
     from rag.models import resolve_llm
 
     messages = [
@@ -161,37 +153,6 @@ def test_the_generator_stops_when_the_answer_is_closed(llm: Any, tmp_path_factor
     pieces: list[str] = []
     raw = generator.generate(messages, schema=ANSWER_SCHEMA, max_tokens=40, on_token=pieces.append)
     full = reference["choices"][0]["message"]["content"]
-    assert json.loads(raw) == json.loads(full)
+    assert parse_json_answer(raw) == parse_json_answer(full)
     assert len(pieces) < reference["usage"]["completion_tokens"]
     assert generator.generate(messages, schema=ANSWER_SCHEMA, max_tokens=40) == raw
-
-
-def test_the_answer_grammar_gives_llama_cpps_tokens(llm: Any, tmp_path_factory: Any) -> None:
-    """One line, token for token as llama.cpp's own grammar sampler writes it."""
-    from llama_cpp import LlamaGrammar
-
-    from rag.generation import LlamaCppGenerator
-    from rag.models import resolve_llm
-
-    messages = [
-        {
-            "role": "user",
-            "content": "Passage: The bridge opened on 4 May 1931.\nPassage: It cost $2.5 million.\n"
-            "Question: Describe the bridge in three lines.",
-        }
-    ]
-    llm.reset()
-    with_grammar = llm.create_chat_completion(
-        messages=messages,
-        grammar=LlamaGrammar.from_string(ANSWER_GRAMMAR, verbose=False),
-        max_tokens=60,
-        temperature=0.0,
-        top_k=1,
-        seed=0,
-    )["choices"][0]["message"]["content"]
-    generator = LlamaCppGenerator(resolve_llm("smollm2-135m", tmp_path_factory.mktemp("m")))
-    ours = generator.generate(messages, grammar=ANSWER_GRAMMAR, max_tokens=60)
-    assert ours == with_grammar
-    assert ours.strip() and "\n" not in ours
-    with pytest.raises(ValueError, match="not both"):
-        generator.generate(messages, schema=ANSWER_SCHEMA, grammar=ANSWER_GRAMMAR)

@@ -27,7 +27,6 @@ from rag.remote import RemoteGenerator
 URL = "http://llm.test/v1"
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 MESSAGES = [{"role": "user", "content": "When did the US announce leaving Iraq?"}]
-LINE = "root ::= [^\\n]+"
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_QUESTION = "When did the US announce leaving Iraq?"
 
@@ -171,32 +170,6 @@ def test_falls_back_to_no_response_format(make: Callable[..., RemoteGenerator]) 
     assert [b.get("response_format", {}).get("type") for b in server.bodies] == [
         "json_object", "json_schema", None, None,
     ]  # fmt: skip
-
-
-def test_grammar_goes_out_as_the_grammar_field(make: Callable[..., RemoteGenerator]) -> None:
-    server = Server(lambda r: completion("September 2024"))
-    assert make(server).generate(MESSAGES, grammar=LINE) == "September 2024"
-    assert server.bodies[0]["grammar"] == LINE and "response_format" not in server.bodies[0]
-
-
-def test_a_server_without_grammars_is_asked_without_one_and_remembered(
-    make: Callable[..., RemoteGenerator],
-) -> None:
-    def reply(request: httpx.Request) -> httpx.Response:
-        if "grammar" in json.loads(request.content):
-            return httpx.Response(400, json={"error": "Unrecognized request argument: grammar"})
-        return completion("September 2024")
-
-    server = Server(reply)
-    gen = make(server)
-    assert gen.generate(MESSAGES, grammar=LINE) == "September 2024"
-    assert gen.generate(MESSAGES, grammar=LINE) == "September 2024"
-    assert ["grammar" in b for b in server.bodies] == [True, False, False]
-
-
-def test_a_schema_and_a_grammar_together_are_refused(make: Callable[..., RemoteGenerator]) -> None:
-    with pytest.raises(ValueError, match="not both"):
-        make(Server()).generate(MESSAGES, schema=SCHEMA, grammar=LINE)
 
 
 def test_a_4xx_for_every_form_is_reported_once(make: Callable[..., RemoteGenerator]) -> None:
@@ -391,13 +364,6 @@ def test_real_server_streams_with_schema(remote: RemoteGenerator) -> None:
     text = remote.generate(MESSAGES, schema=SHORT_SCHEMA, max_tokens=48, on_token=pieces.append)
     assert len(pieces) > 1 and "".join(pieces) == text
     assert isinstance(json.loads(text)["answer"], str)
-
-
-@pytest.mark.integration
-def test_real_server_holds_the_answer_to_one_line(remote: RemoteGenerator) -> None:
-    text = remote.generate(MESSAGES, grammar=LINE, max_tokens=24)
-    assert text.strip() and "\n" not in text
-    assert remote._grammar == "grammar"  # llama-cpp-python's server took the field
 
 
 @pytest.mark.integration

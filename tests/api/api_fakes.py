@@ -10,14 +10,14 @@ from rag.generation import Messages, TokenCallback
 
 
 class GatedGenerator:
-    """Streams ``text`` a word at a time, each word waiting for ``gate``.
+    """Streams ``{"answer": "<text>"}`` a word at a time, each word waiting for ``gate``.
 
     Records how many pieces it emitted and whether a callback stopped it.
     """
 
     def __init__(self, text: str, *, delay: float = 0.0, gate: threading.Event | None = None):
         words = text.split(" ")
-        self.pieces = [w + " " for w in words[:-1]] + [words[-1]]
+        self.pieces = ['{"answer": "'] + [w + " " for w in words[:-1]] + [words[-1], '"}']
         self.delay = delay
         self.gate = gate or threading.Event()
         if gate is None:
@@ -36,7 +36,6 @@ class GatedGenerator:
         messages: Messages,
         *,
         schema: dict[str, Any] | None = None,
-        grammar: str | None = None,
         max_tokens: int = 256,
         on_token: TokenCallback | None = None,
     ) -> str:
@@ -71,7 +70,6 @@ class FailingGenerator:
         messages: Messages,
         *,
         schema: dict[str, Any] | None = None,
-        grammar: str | None = None,
         max_tokens: int = 256,
         on_token: TokenCallback | None = None,
     ) -> str:

@@ -47,7 +47,7 @@ def make_rag(folder: Path, generator: Any = None, *, documents: bool = True) -> 
         settings,
         create=True,
         embedder=HashEmbedder(),
-        generator=generator or CannedGenerator(ANSWER),
+        generator=generator or CannedGenerator(f'{{"answer": "{ANSWER}"}}'),
     )
     if documents:
         rag.add_text(IRAQ, "US leaves Iraq")
