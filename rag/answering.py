@@ -72,7 +72,6 @@ ANSWER_SCHEMA = {
     "properties": {"answer": {"type": "string", "maxLength": 400}},
     "required": ["answer"],
 }
-_WORD = re.compile(r"\w")
 _DATE_FACT = re.compile(r"^(?:1[89]|20)\d\d$")
 
 
@@ -313,7 +312,7 @@ class Answerer:
         text = _ISO_DATE.sub(_spell_date, text.replace("\n", " "))
         # A claim without a letter or digit says nothing, yet read with the question it
         # would sit close to any relevant passage.
-        claims = [text[a:b] for a, b in split_sentences(text) if _WORD.search(text[a:b])]
+        claims = [text[a:b] for a, b in split_sentences(text) if _WORDS.search(text[a:b])]
         if not claims:
             return None
         qfacts = key_facts(question)
