@@ -127,7 +127,14 @@ class Rag:
 
                 path = resolve_llm(self.settings.llm, self.settings.cache_dir)
                 self._generator = LlamaCppGenerator(
-                    path, n_ctx=self.settings.context_size, n_threads=self.settings.threads
+                    path,
+                    n_ctx=self.settings.context_size,
+                    n_threads=self.settings.threads,
+                    prompt_cache=(
+                        self.settings.cache_dir.expanduser() / "prompt-cache"
+                        if self.settings.prompt_cache
+                        else None
+                    ),
                 )
             return self._generator
 

@@ -156,3 +156,43 @@ def test_the_generator_stops_when_the_answer_is_closed(llm: Any, tmp_path_factor
     assert parse_json_answer(raw) == parse_json_answer(full)
     assert len(pieces) < reference["usage"]["completion_tokens"]
     assert generator.generate(messages, schema=ANSWER_SCHEMA, max_tokens=40) == raw
+
+
+def test_the_prompt_cache_carries_the_shared_prefix_to_the_next_process(
+    tmp_path_factory: Any,
+) -> None:
+    """A new generator reads only what its prompt does not share with the saved one."""
+    from rag.generation import LlamaCppGenerator
+    from rag.models import resolve_llm
+
+    path = resolve_llm("smollm2-135m", tmp_path_factory.mktemp("m"))
+    cache = tmp_path_factory.mktemp("prompt-cache")
+    system = {"role": "system", "content": "Answer from the passage, in a few words. " * 8}
+
+    def ask(question: str) -> list[dict[str, str]]:
+        return [
+            system,
+            {"role": "user", "content": f"Passage: The bridge opened in 1931.\n{question}"},
+        ]
+
+    def evaluated(generator: LlamaCppGenerator, messages: Any) -> tuple[str, int]:
+        generator.warm_up()
+        llm = generator._llm
+        counts: list[int] = []
+        original = llm.eval
+        llm.eval = lambda tokens: (counts.append(len(tokens)), original(tokens))[1]
+        return generator.generate(messages, max_tokens=12), counts[0]
+
+    first = LlamaCppGenerator(path, prompt_cache=cache)
+    first.generate(ask("When did the bridge open?"), max_tokens=12)
+    (saved,) = cache.iterdir()
+
+    second_question = ask("What opened in 1931?")
+    reused, read = evaluated(LlamaCppGenerator(path, prompt_cache=cache), second_question)
+    fresh, read_all = evaluated(LlamaCppGenerator(path), second_question)
+    assert reused == fresh
+    assert read < read_all - 40  # the system prompt came from the file
+
+    saved.write_bytes(b"not a llama.cpp state file")
+    broken, read_again = evaluated(LlamaCppGenerator(path, prompt_cache=cache), second_question)
+    assert broken == fresh and read_again == read_all
