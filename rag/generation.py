@@ -130,6 +130,7 @@ class LlamaCppGenerator:
         try:
             self._state_file.parent.mkdir(parents=True, exist_ok=True)
             if llama_cpp.llama_state_save_file(self._llm._ctx.ctx, str(tmp).encode(), tokens, n):
+                tmp.chmod(0o600)  # it holds the last prompt: the question and its passages
                 os.replace(tmp, self._state_file)
         except OSError:
             pass  # a cache: the next process reads the prefix again

@@ -186,6 +186,7 @@ def test_the_prompt_cache_carries_the_shared_prefix_to_the_next_process(
     first = LlamaCppGenerator(path, prompt_cache=cache)
     first.generate(ask("When did the bridge open?"), max_tokens=12)
     (saved,) = cache.iterdir()
+    assert saved.stat().st_mode & 0o077 == 0  # the user's prompt, private to the user
 
     second_question = ask("What opened in 1931?")
     reused, read = evaluated(LlamaCppGenerator(path, prompt_cache=cache), second_question)
