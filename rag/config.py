@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(
         default=Path.home() / ".cache" / "rag",
         description="Where packaged GGUF parts are assembled and ONNX exports kept, once, "
-        "and the LLM's saved state (prompt-cache/, ~12 MB per model; see prompt_cache).",
+        "and the LLM's saved state (prompt-cache/, ~13 MB per model; see prompt_cache).",
     )
 
     @property

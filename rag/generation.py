@@ -62,9 +62,8 @@ class LlamaCppGenerator:
         self._n_threads = n_threads
         self._llm: Any = None
         self._lock = threading.Lock()
-        self._state_file = (
-            None if prompt_cache is None else prompt_cache / _state_name(model_path, n_ctx)
-        )
+        self._prompt_cache = prompt_cache
+        self._state_file: Path | None = None  # named once the model loads (see warm_up)
         self._state_saved = False
 
     @property
@@ -90,6 +89,10 @@ class LlamaCppGenerator:
                 )
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"cannot load LLM {self._path}: {exc}") from None
+            if self._prompt_cache is not None:
+                # Here, not in __init__: naming it imports llama_cpp, which an answer that
+                # abstains before generating never needs.
+                self._state_file = self._prompt_cache / _state_name(self._path, self._n_ctx)
             if not self._restore_state():
                 # One token now, so the first question does not pay for llama.cpp's
                 # first-call setup.
