@@ -58,11 +58,11 @@ COLD_QUESTION = "When did the US announce leaving Iraq?"
 LLAMA_CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from llama_cpp import Llama
+from rag.generation import open_llama
 t1 = time.perf_counter()
 req = json.load(open(sys.argv[1]))
-llm = Llama(model_path=req["model"], n_ctx=req["n_ctx"], n_threads=req["threads"],
-            n_threads_batch=req["threads"], n_batch=512, verbose=False)
+llm = open_llama(req["model"], n_ctx=req["n_ctx"], n_threads=req["threads"],
+                 repack=req["repack"])
 t2 = time.perf_counter()
 first = None
 for chunk in llm.create_chat_completion(stream=True, **req["kwargs"]):
@@ -216,19 +216,14 @@ class Baseline:
     """llama.cpp alone: the same GGUF, the same context settings, the same request."""
 
     def __init__(self, path: Path, settings: Any) -> None:
-        from llama_cpp import Llama
+        from rag.generation import open_llama
 
-        from rag.generation import _quiet_stderr
-
-        with _quiet_stderr():
-            self.llm = Llama(
-                model_path=str(path),
-                n_ctx=settings.context_size,
-                n_threads=settings.threads,
-                n_threads_batch=settings.threads,
-                n_batch=512,
-                verbose=False,
-            )
+        self.llm = open_llama(
+            path,
+            n_ctx=settings.context_size,
+            n_threads=settings.threads,
+            repack=settings.llm_repack,
+        )
         self._tokens: list[int] = []
         orig = self.llm.tokenize
 
@@ -420,6 +415,7 @@ def cold(index: Path, repeats: int, work: Path) -> dict[str, Any]:
                     "model": str(path),
                     "n_ctx": settings.context_size,
                     "threads": settings.threads,
+                    "repack": settings.llm_repack,
                     "kwargs": chat_kwargs(req),
                 }
             )

@@ -39,22 +39,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def measure(model: str, sizes: list[int], repeats: int, threads: int) -> dict[str, Any]:
-    from llama_cpp import Llama
-
     from rag.config import Settings
-    from rag.generation import _quiet_stderr
+    from rag.generation import open_llama
     from rag.models import resolve_llm
 
-    path = resolve_llm(model, Settings().cache_dir)
-    with _quiet_stderr():
-        llm = Llama(
-            model_path=str(path),
-            n_ctx=4096,
-            n_threads=threads,
-            n_threads_batch=threads,
-            n_batch=512,
-            verbose=False,
-        )
+    settings = Settings()
+    path = resolve_llm(model, settings.cache_dir)
+    llm = open_llama(path, n_ctx=4096, n_threads=threads, repack=settings.llm_repack)
     text = "\n\n".join(p.read_text("utf-8") for p in sorted((REPO / "seeds").iterdir()))
     tokens = llm.tokenize(text.encode("utf-8"))
     times: dict[int, list[float]] = {n: [] for n in sizes}

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         "cache_dir/prompt-cache and load it in the next process, so a new `rag ask` does "
         "not read the shared system prompt again (~1.3 s with the 1.5B model on 2 cores).",
     )
+    llm_repack: bool = Field(
+        default=False,
+        description="Let llama.cpp repack the model's weights (its extra buffer types) at "
+        "load: generates ~1.3x faster but reads prompts ~1.4x slower on 2 cores, and its "
+        "AMX kernels crash on some Xeon CPUs (docs/benchmarks.md, 'Weight repacking').",
+    )
     batch_size: int = Field(default=32, ge=1, le=4096, description="Embedding batch size.")
     ingest_batch: int = Field(
         default=2048,

@@ -56,8 +56,10 @@ class LlamaCppGenerator:
         n_ctx: int = 4096,
         n_threads: int = 2,
         prompt_cache: Path | None = None,
+        repack: bool = False,
     ) -> None:
         self._path = model_path
+        self._repack = repack
         self._n_ctx = n_ctx
         self._n_threads = n_threads
         self._llm: Any = None
@@ -74,21 +76,14 @@ class LlamaCppGenerator:
         if self._llm is not None:
             return
         try:
-            from llama_cpp import Llama
+            self._llm = open_llama(
+                self._path, n_ctx=self._n_ctx, n_threads=self._n_threads, repack=self._repack
+            )
         except ImportError as exc:  # pragma: no cover - install problem
             raise ModelError("llama-cpp-python is not installed") from exc
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot load LLM {self._path}: {exc}") from None
         with _quiet_stderr():
-            try:
-                self._llm = Llama(
-                    model_path=str(self._path),
-                    n_ctx=self._n_ctx,
-                    n_threads=self._n_threads,
-                    n_threads_batch=self._n_threads,
-                    n_batch=512,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise ModelError(f"cannot load LLM {self._path}: {exc}") from None
             if self._prompt_cache is not None:
                 # Here, not in __init__: naming it imports llama_cpp, which an answer that
                 # abstains before generating never needs.
@@ -225,6 +220,61 @@ def _state_name(model_path: Path, n_ctx: int) -> str:
     except OSError:
         sig = f"{model_path}|{n_ctx}|{__version__}"
     return f"{model_path.stem}-{hashlib.sha256(sig.encode()).hexdigest()[:16]}.llama-state"
+
+
+def open_llama(
+    path: Path, *, n_ctx: int, n_threads: int, repack: bool = False, **kwargs: Any
+) -> Any:
+    """A quiet ``llama_cpp.Llama`` for ``path``, loaded the way this product loads it.
+
+    ``repack=False`` (the default) turns off llama.cpp's extra weight buffers (see
+    :func:`_model_params`). Raises ``ImportError``, ``ValueError`` or ``RuntimeError``
+    like ``Llama()`` does.
+    """
+    from llama_cpp import Llama
+
+    with _quiet_stderr(), _model_params(use_extra_bufts=repack):
+        return Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_batch=512,
+            verbose=False,
+            **kwargs,
+        )
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """Set llama.cpp model parameters that ``Llama()`` has no argument for.
+
+    ``use_extra_bufts=False`` turns off llama.cpp's extra weight buffers: the AMX
+    kernels, which crash in the first prompt on some Xeon CPUs (llama.cpp issue
+    #20824; seen here), and the weight repacking, which reads prompts ~1.4x slower
+    on this machine kind (docs/benchmarks.md). ``Llama()`` takes its parameters from
+    ``llama_model_default_params``, so that function is wrapped while it runs.
+    """
+    import llama_cpp.llama_cpp as lc
+
+    original = lc.llama_model_default_params
+
+    def patched() -> Any:
+        params = original()
+        for name, value in fields.items():
+            if hasattr(params, name):  # older llama.cpp builds lack newer fields
+                setattr(params, name, value)
+        return params
+
+    with _PARAMS_LOCK:
+        lc.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            lc.llama_model_default_params = original
 
 
 @contextlib.contextmanager

@@ -135,6 +135,7 @@ class Rag:
                         if self.settings.prompt_cache
                         else None
                     ),
+                    repack=self.settings.llm_repack,
                 )
             return self._generator
 

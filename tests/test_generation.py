@@ -26,3 +26,18 @@ def test_a_closed_object_parses_like_the_whole_completion() -> None:
     closed = _closed_object('{ "answer" : "It cost $2.5 \\"million\\"."', ANSWER_SCHEMA)
     assert closed is not None
     assert parse_json_answer(closed) == json.loads('{ "answer" : "It cost $2.5 \\"million\\"." }')
+
+
+def test_model_parameters_are_set_while_a_model_loads_and_restored_after() -> None:
+    import llama_cpp.llama_cpp as lc
+
+    from rag.generation import _model_params
+
+    original = lc.llama_model_default_params
+    assert original().use_extra_bufts  # llama.cpp's own default: repack (and AMX) on
+    with _model_params(use_extra_bufts=False, not_a_field=1):
+        params = lc.llama_model_default_params()
+        assert params.use_extra_bufts is False
+        assert not hasattr(params, "not_a_field")
+    assert lc.llama_model_default_params is original
+    assert lc.llama_model_default_params().use_extra_bufts

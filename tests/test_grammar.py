@@ -19,14 +19,11 @@ YES_NO = 'root ::= "yes" | "no"'
 
 @pytest.fixture(scope="module")
 def llm(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from llama_cpp import Llama
-
-    from rag.generation import _quiet_stderr
+    from rag.generation import open_llama
     from rag.models import resolve_llm
 
     path = resolve_llm("smollm2-135m", tmp_path_factory.mktemp("models"))
-    with _quiet_stderr():
-        return Llama(model_path=str(path), n_ctx=1024, n_threads=2, verbose=False)
+    return open_llama(path, n_ctx=1024, n_threads=2)
 
 
 def _vocab(llm: Any) -> Any:
