@@ -49,6 +49,9 @@ CONFLICT_MARGIN = 0.12
 # Question words that say what is asked, not what happened (see _event_words); "when",
 # "what" and the like are stop words already.
 _NOT_EVENTS = frozenset(["date", "day", "year", "time", "exact"])
+# A name right after one of these belongs to a phrase about something else ("the tracks
+# used in X", "an art book for X"); "of" is left out: "the release of X" is X's.
+_OTHER_THING = frozenset(["in", "from", "for", "featuring", "with", "to", "by", "about"])
 KIND_BONUS = 0.12
 SPECIFIC_BONUS = 0.06  # a full date for "when", a full name for "who"
 FRAGMENT_WORDS = 5
@@ -435,6 +438,7 @@ class Answerer:
                 and not (other & answer_dates)
                 and s.passage.chunk.doc_id not in cited_docs
                 and _same_event(event, s.text)
+                and not _about_something_else(question, event, s.text)
             ):
                 extra.append((s.text.strip(), s))
                 break
@@ -466,6 +470,27 @@ def _same_event(event: set[str], text: str) -> bool:
         return True
     words = content_words(text)
     return any(_same_word(e, w) for e in event for w in words)
+
+
+def _about_something_else(question: str, event: set[str], text: str) -> bool:
+    """Does ``text`` first name what the question asks about inside a phrase about
+    another thing? In "A second soundtrack album featuring the tracks used in Xenoblade
+    Chronicles: Definitive Edition was released on 2 August 2023" the date is the
+    album's, not the game's: the game's first word follows "in".
+
+    The question's words count, but for its event words ("released"), which count only
+    where capitalised (a name written in lower case in the question is an event word).
+    """
+    asked = {w for w in content_words(question) if w not in _NOT_EVENTS}
+    words = _WORDS.findall(text)
+    for i, word in enumerate(words):
+        stem = next(iter(content_words(word)), None)
+        if stem is None or not any(_same_word(stem, w) for w in asked):
+            continue
+        if any(_same_word(stem, e) for e in event) and not (i > 0 and word[0].isupper()):
+            continue
+        return i > 0 and words[i - 1].lower() in _OTHER_THING
+    return False
 
 
 def _same_word(a: str, b: str) -> bool:

@@ -306,6 +306,27 @@ def test_no_conflict_from_another_event_of_the_same_thing(
     _check_contract(answer)
 
 
+def test_no_conflict_from_a_thing_named_after_the_one_asked_about(
+    settings: Settings, tmp_path: Path
+) -> None:
+    files = {
+        "a.txt": "Space Quest\n\nIn early 2020, Nintendo released Space Quest: Special "
+        "Edition, a remaster of the game.\n",
+        "b.txt": "Space Quest music\n\nA soundtrack album featuring the tracks used in Space "
+        "Quest: Special Edition was released on 2 August 2023.\n",
+    }
+    q = "When was Space Quest Special Edition released?"
+    answer = _ask(settings, tmp_path / "album", files, q, "2020")
+    assert answer.mode == "llm"
+    assert "2023" not in answer.answer and len(answer.citations) == 1
+    _check_contract(answer)
+    # The same sentence about the game itself is a different account.
+    files["b.txt"] = "Space Quest\n\nSpace Quest: Special Edition was released on 2 August 2023.\n"
+    answer = _ask(settings, tmp_path / "game", files, q, "2020")
+    assert "2023" in answer.answer and len(answer.citations) == 2
+    _check_contract(answer)
+
+
 def test_extractive_money_question_needs_an_amount_of_money(
     settings: Settings, tmp_path: Path
 ) -> None:
