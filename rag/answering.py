@@ -313,9 +313,14 @@ class Answerer:
     ) -> tuple[str, list[Citation]] | None:
         """Keep the answer's sentences that a candidate supports; cite the tightest span."""
         text = _ISO_DATE.sub(_spell_date, text.replace("\n", " "))
-        # A claim without a letter or digit says nothing, yet read with the question it
-        # would sit close to any relevant passage.
-        claims = [text[a:b] for a, b in split_sentences(text) if _WORDS.search(text[a:b])]
+        # A claim without a letter or digit says nothing, and one cut off mid-phrase ("The
+        # operation was described as a") says less than it seems; yet read with the
+        # question either would sit close to any relevant passage.
+        claims = [
+            text[a:b]
+            for a, b in split_sentences(text)
+            if _WORDS.search(text[a:b]) and not _CUT_OFF.search(text[a:b])
+        ]
         if not claims:
             return None
         qfacts = key_facts(question)
@@ -652,6 +657,8 @@ def _chunk_facts(chunk_text: str) -> frozenset[str]:
 
 
 _WORDS = re.compile(r"\w+")
+# A sentence ending on an article, "as", "of" or a conjunction was cut off.
+_CUT_OFF = re.compile(r"\b(a|an|the|as|of|and|or|but)\W*$")  # lower case: "Group A" is whole
 _OPENING_WORD = re.compile(r"^[\s\"'“‘(*]*([A-Z][a-z][\w'’\-]*)")
 _PERSON = re.compile(r"(who|whom|whose)\b")
 _MONTH_RE = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"

@@ -96,6 +96,17 @@ def test_an_answer_without_words_is_never_shown(settings: Settings, corpus: Path
     _check_contract(answer)
 
 
+def test_an_answer_cut_off_mid_phrase_is_never_shown(settings: Settings, corpus: Path) -> None:
+    q = "What did the United States announce about its mission in Iraq?"
+    cut = "The United States announced the end of its mission in Iraq as a"
+    answer = _rag(settings, corpus, CannedGenerator(json.dumps({"answer": cut}))).ask(q)
+    assert answer.mode == "extractive-fallback" and cut not in answer.answer
+    _check_contract(answer)
+    whole = "The United States announced the end of its mission in Iraq."
+    answer = _rag(settings, corpus, CannedGenerator(json.dumps({"answer": whole}))).ask(q)
+    assert answer.mode == "llm"
+
+
 def test_model_not_found_abstains(settings: Settings, corpus: Path) -> None:
     answer = _rag(settings, corpus, CannedGenerator('{"answer": "NOT FOUND"}')).ask(Q)
     assert not answer.answerable and answer.citations == [] and answer.related
