@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         le=100_000,
         description="Passage text the LLM reads per question, characters (~4 per token). "
         "On a CPU, reading the prompt is most of the wait for the first word: 1400 costs "
-        "~8 s with the 1.5B model on 2 cores (docs/benchmarks.md, 'Answers').",
+        "3-8 s with the 1.5B model on 2 cores, by CPU (docs/benchmarks.md, 'Answers').",
     )
     prompt_cache: bool = Field(
         default=True,
