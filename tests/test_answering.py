@@ -4,6 +4,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from rag import Answer, Rag, Settings
 from rag.answering import Passage, Sentence, _fit_bonus, answer_kind, holds_kind
 from rag.streaming import AnswerTextStream
@@ -297,44 +299,46 @@ def test_no_conflict_from_another_season_or_a_page_date(settings: Settings, tmp_
     _check_contract(answer)
 
 
-def test_no_conflict_from_another_event_of_the_same_thing(
-    settings: Settings, tmp_path: Path
+@pytest.mark.parametrize(
+    ("first", "other", "same", "question", "reply", "year"),
+    [
+        (  # another event of the same thing: a Netflix release is no premiere
+            "The Show, season 3\n\nThe third season of The Show premiered on NBC on May 1, 2020.\n",
+            "The Show on Netflix\n\nThe Show Season 3 sets June 2021 Netflix release date.\n",
+            "The Show on Netflix\n\nThe Show Season 3 premiere date was June 1, 2021.\n",
+            "What is the premiere date of The Show Season 3?",
+            "May 1, 2020",
+            "2021",
+        ),
+        (  # another thing named after the one asked about: the soundtrack, not the game
+            "Space Quest\n\nIn early 2020, Nintendo released Space Quest: Special Edition, a "
+            "remaster of the game.\n",
+            "Space Quest music\n\nA soundtrack album featuring the tracks used in Space Quest: "
+            "Special Edition was released on 2 August 2023.\n",
+            "Space Quest\n\nSpace Quest: Special Edition was released on 2 August 2023.\n",
+            "When was Space Quest Special Edition released?",
+            "2020",
+            "2023",
+        ),
+    ],
+)
+def test_no_conflict_from_another_event_or_thing(
+    settings: Settings,
+    tmp_path: Path,
+    first: str,
+    other: str,
+    same: str,
+    question: str,
+    reply: str,
+    year: str,
 ) -> None:
-    files = {
-        "a.txt": "The Show, season 3\n\nThe third season of The Show premiered on NBC on "
-        "May 1, 2020.\n",
-        "b.txt": "The Show on Netflix\n\nThe Show Season 3 sets June 2021 Netflix release date.\n",
-    }
-    q = "What is the premiere date of The Show Season 3?"
-    answer = _ask(settings, tmp_path / "event", files, q, "May 1, 2020")
+    answer = _ask(settings, tmp_path / "other", {"a.txt": first, "b.txt": other}, question, reply)
     assert answer.mode == "llm"
-    assert "2021" not in answer.answer and len(answer.citations) == 1
+    assert year not in answer.answer and len(answer.citations) == 1
     _check_contract(answer)
-    # The same report about the premiere is a different account.
-    files["b.txt"] = "The Show on Netflix\n\nThe Show Season 3 premiere date was June 1, 2021.\n"
-    answer = _ask(settings, tmp_path / "event2", files, q, "May 1, 2020")
-    assert "2021" in answer.answer and len(answer.citations) == 2
-    _check_contract(answer)
-
-
-def test_no_conflict_from_a_thing_named_after_the_one_asked_about(
-    settings: Settings, tmp_path: Path
-) -> None:
-    files = {
-        "a.txt": "Space Quest\n\nIn early 2020, Nintendo released Space Quest: Special "
-        "Edition, a remaster of the game.\n",
-        "b.txt": "Space Quest music\n\nA soundtrack album featuring the tracks used in Space "
-        "Quest: Special Edition was released on 2 August 2023.\n",
-    }
-    q = "When was Space Quest Special Edition released?"
-    answer = _ask(settings, tmp_path / "album", files, q, "2020")
-    assert answer.mode == "llm"
-    assert "2023" not in answer.answer and len(answer.citations) == 1
-    _check_contract(answer)
-    # The same sentence about the game itself is a different account.
-    files["b.txt"] = "Space Quest\n\nSpace Quest: Special Edition was released on 2 August 2023.\n"
-    answer = _ask(settings, tmp_path / "game", files, q, "2020")
-    assert "2023" in answer.answer and len(answer.citations) == 2
+    # The same report about the event asked for is a different account.
+    answer = _ask(settings, tmp_path / "same", {"a.txt": first, "b.txt": same}, question, reply)
+    assert year in answer.answer and len(answer.citations) == 2
     _check_contract(answer)
 
 
