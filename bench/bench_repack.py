@@ -11,9 +11,9 @@ ways side by side and, alternating which goes first, measures on each:
   (tokens per second);
 * the time of a typical ask, ``prompt / read rate + gen / generate rate``.
 
-It reports medians and the ratio repack-off / repack-on. On a CPU with AMX, a
-llama-cpp-python compiled with AMX crashes on the repack side (llama.cpp issue
-#20824); ``make setup`` compiles without it.
+It reports medians and the ratio repack-off / repack-on. A llama-cpp-python compiled
+with AMX would crash on the repack side (llama.cpp issue #20824), so ``open_llama``
+refuses it; ``make setup`` compiles without AMX.
 
     .venv/bin/python bench/bench_repack.py
     .venv/bin/python bench/bench_repack.py --model qwen2.5-coder-0.5b --repeats 5

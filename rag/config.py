@@ -73,8 +73,9 @@ class Settings(BaseSettings):
     llm_repack: bool = Field(
         default=False,
         description="Let llama.cpp repack the model's weights (its extra buffer types) at "
-        "load: generates ~1.3x faster but reads prompts ~1.4x slower on 2 cores, and its "
-        "AMX kernels crash on some Xeon CPUs (docs/benchmarks.md, 'Weight repacking').",
+        "load: generates ~1.2x faster but reads prompts ~1.4x slower on 2 cores; refused "
+        "by a llama.cpp built with AMX, whose kernels crash on some Xeon CPUs "
+        "(docs/benchmarks.md, 'Weight repacking').",
     )
     batch_size: int = Field(default=32, ge=1, le=4096, description="Embedding batch size.")
     ingest_batch: int = Field(

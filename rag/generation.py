@@ -229,10 +229,17 @@ def open_llama(
 
     ``repack=False`` (the default) turns off llama.cpp's extra weight buffers (see
     :func:`_model_params`). Raises ``ImportError``, ``ValueError`` or ``RuntimeError``
-    like ``Llama()`` does.
+    like ``Llama()`` does; ``ValueError`` before loading when ``repack`` is asked of a
+    llama.cpp built with AMX, which would crash on the first prompt.
     """
+    import llama_cpp
     from llama_cpp import Llama
 
+    if repack and b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info():
+        raise ValueError(
+            "weight repacking (RAG_LLM_REPACK=1) crashes this llama-cpp-python, built with "
+            "AMX (llama.cpp issue #20824): unset it, or rebuild without AMX (README)"
+        )
     with _quiet_stderr(), _model_params(use_extra_bufts=repack):
         return Llama(
             model_path=str(path),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from rag.answering import ANSWER_SCHEMA
 from rag.generation import _closed_object, parse_json_answer
@@ -41,3 +44,18 @@ def test_model_parameters_are_set_while_a_model_loads_and_restored_after() -> No
         assert not hasattr(params, "not_a_field")
     assert lc.llama_model_default_params is original
     assert lc.llama_model_default_params().use_extra_bufts
+
+
+def test_repacking_with_amx_is_refused_before_the_model_loads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import llama_cpp
+
+    from rag.generation import open_llama
+
+    monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: b"AVX2 = 1 | AMX_INT8 = 1 |")
+    with pytest.raises(ValueError, match="RAG_LLM_REPACK"):
+        open_llama(tmp_path / "absent.gguf", n_ctx=512, n_threads=1, repack=True)
+    # Without repacking the same build loads as usual (here: a missing file, Llama's error).
+    with pytest.raises(ValueError, match="does not exist"):
+        open_llama(tmp_path / "absent.gguf", n_ctx=512, n_threads=1)
