@@ -29,8 +29,16 @@ from rag.chunking import split_sentences
 from rag.embedding import Embedder
 from rag.errors import GenerationError
 from rag.generation import Generator, TokenCallback, parse_json_answer
+from rag.roles import names_in, refutes
 from rag.support import MONTHS as _MONTHS
-from rag.support import NUMBER_WORDS, content_words, key_facts, missing_facts, overlap
+from rag.support import (
+    NUMBER_WORDS,
+    content_words,
+    key_facts,
+    missing_facts,
+    overlap,
+    text_facts,
+)
 from rag.support import STOP_WORDS as _STOPWORDS
 from rag.types import Answer, Chunk, Citation, Hit
 
@@ -211,6 +219,13 @@ class Answerer:
                 return self._abstain(question, related, evidence, timings)
             if text is not None:
                 checked = self._check(question, text, sentences, evidence)
+                if checked is None:
+                    text, checked, sentences = self._ask_again(
+                        generator, question, text, sentences, evidence
+                    )
+                    timings["generate_ms"] = (time.perf_counter() - t1) * 1000
+                if text is not None and _is_not_found(text):
+                    return self._abstain(question, related, evidence, timings)
                 if checked is not None:
                     text, cites = self._add_conflicts(question, *checked, sentences)
                     return Answer(question, text, True, cites, [], timings, "llm", evidence)
@@ -306,6 +321,29 @@ class Answerer:
             return None  # malformed output: the extractive answer takes over
         return value if isinstance(value, str) else None
 
+    def _ask_again(
+        self,
+        generator: Generator,
+        question: str,
+        text: str,
+        sentences: Sequence[Sentence],
+        evidence: float,
+    ) -> tuple[str | None, tuple[str, list[Citation]] | None, list[Sentence]]:
+        """The answer named someone its passages say is leaving the role asked about
+        ("Who is the new CEO?" -> the one stepping down): ask once more without the
+        sentences naming that person. Not streamed: the draft shown already was the first.
+        """
+        if not any(refutes(question, text, s.text) for s in sentences):
+            return text, None, list(sentences)
+        names = {n for n in names_in(text, question) if len(n) > 1}
+        rest = [s for s in sentences if not names & text_facts(s.text)]
+        if not rest:
+            return text, None, list(sentences)
+        again = self._generate(generator, question, rest, None)
+        if again is None or _is_not_found(again):
+            return again, None, rest
+        return again, self._check(question, again, rest, evidence), rest
+
     # -- checking ------------------------------------------------------------------------
 
     def _check(
@@ -333,13 +371,18 @@ class Answerer:
             if u.relevance >= SUPPORT_RELEVANCE and u.fit >= evidence - SUPPORT_GAP
         ]
         claim_facts = [key_facts(c, short=len(c.split()) <= 6) - qfacts for c in claims]
+        # A passage saying "X is stepping down as CEO" contradicts "X is the (new) CEO":
+        # no other sentence naming X ("When founding Vanguard, X ...") may support it.
+        refuted = [any(refutes(question, c, s.text) for s in sentences) for c in claims]
         candidates = [
             [
                 j
                 for j, u in enumerate(units)
                 if not (facts and missing_facts(facts, u.text, _date_words(u.passage.date)))
             ]
-            for facts in claim_facts
+            if not gone
+            else []
+            for facts, gone in zip(claim_facts, refuted, strict=True)
         ]
         needed = sorted({j for js in candidates for j in js})
         if not needed:

@@ -451,3 +451,39 @@ def test_a_sentence_about_another_instalment_ranks_down() -> None:
     assert _fit_bonus("date", set(), same, instalments=named) > _fit_bonus(
         "date", set(), other, instalments=named
     )
+
+
+ACME = {
+    "a.txt": "When founding Acme, John Smith wanted a new kind of company. "
+    "Acme founder John Smith announced that he was stepping down as chief executive of Acme.",
+    "b.txt": "The board of Acme elected Jane Doe as the new chief executive of Acme.",
+}
+
+
+def test_a_name_its_passages_say_is_leaving_is_asked_again_without_them(
+    settings: Settings, tmp_path: Path
+) -> None:
+    for name, text in ACME.items():
+        (tmp_path / name).write_text(text)
+    gen = CannedGenerator('{"answer": "John Smith"}', '{"answer": "Jane Doe"}')
+    answer = _rag(settings, tmp_path, gen).ask("Who is the new chief executive of Acme?")
+    assert answer.mode == "llm" and "Jane Doe" in answer.answer
+    assert "Smith" not in answer.answer
+    assert [c.quote for c in answer.citations] == [ACME["b.txt"]]
+    _check_contract(answer)
+    # asked twice; the second time no passage names the one stepping down
+    assert len(gen.prompts) == 2
+    assert "Smith" in gen.prompts[0][-1]["content"]
+    assert "Smith" not in gen.prompts[1][-1]["content"]
+
+
+def test_a_name_still_refuted_when_asked_again_is_never_cited(
+    settings: Settings, tmp_path: Path
+) -> None:
+    for name, text in ACME.items():
+        (tmp_path / name).write_text(text)
+    gen = CannedGenerator('{"answer": "John Smith"}')  # the same name both times
+    answer = _rag(settings, tmp_path, gen).ask("Who is the new chief executive of Acme?")
+    assert "Smith" not in answer.answer
+    assert all("Smith" not in c.quote for c in answer.citations)
+    _check_contract(answer)
