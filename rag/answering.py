@@ -29,7 +29,7 @@ from rag.chunking import split_sentences
 from rag.embedding import Embedder
 from rag.errors import GenerationError
 from rag.generation import Generator, TokenCallback, parse_json_answer
-from rag.roles import names_in, refutes
+from rag.roles import all_leave, asks_current_holder, names_in, refutes
 from rag.support import MONTHS as _MONTHS
 from rag.support import (
     NUMBER_WORDS,
@@ -269,13 +269,14 @@ class Answerer:
         wants = answer_kind(question)
         qfacts = key_facts(question)
         person = bool(_PERSON.match(question.strip().lower()))
+        role = frozenset(content_words(question)) if asks_current_holder(question) else None
         qnums = _numbers(question)
         named = _instalments(question)
         scored = []
         for s, c, r in zip(sentences, cos, read, strict=True):
             relevance = float(c) + LEXICAL_WEIGHT * overlap(qwords, r)
             fit = relevance + _fit_bonus(
-                wants, qfacts, s, person=person, qnums=qnums, instalments=named
+                wants, qfacts, s, person=person, qnums=qnums, instalments=named, role=role
             )
             scored.append(replace(s, relevance=relevance, fit=fit))
         return sorted(scored, key=lambda s: -s.fit)
@@ -623,8 +624,13 @@ def _fit_bonus(
     person: bool = False,
     qnums: frozenset[str] = frozenset(),
     instalments: frozenset[tuple[str, str]] = frozenset(),
+    role: frozenset[str] | None = None,
 ) -> float:
-    """Prefer sentences holding the kind of fact asked for; avoid headlines."""
+    """Prefer sentences holding the kind of fact asked for; avoid headlines.
+
+    ``role``: the question's words when it asks who holds a role now ("Who is the new
+    CEO of Vanguard?"); a sentence whose every named person leaves it answers nothing.
+    """
     bonus = 0.0
     text = s.text.strip()
     if not _TERMINAL.search(text) or text == s.passage.title.strip():
@@ -659,7 +665,10 @@ def _fit_bonus(
     has = holds_kind(kind, qfacts, s, strict=False)
     if kind == "date" and _FULL_DATE.search(text):
         bonus += SPECIFIC_BONUS  # a month or day, not only a year, answers "when"
-    if kind == "name" and has and person and _full_names(text, qfacts):
+    runs = _full_names(text, qfacts) if kind == "name" and has and person else []
+    if runs and role is not None and all_leave(runs, text, set(role)):
+        has = False  # "Vanguard founder John C. Bogle ... was stepping down as CEO"
+    elif runs:
         bonus += SPECIFIC_BONUS  # "Tim Buckley", not only "Vanguard"
     return bonus + (KIND_BONUS if has else -KIND_BONUS)
 

@@ -79,3 +79,11 @@ def refutes(question: str, claim: str, text: str) -> bool:
     if not asks_current_holder(question):
         return False
     return says_leaves(names_in(claim, question), text, content_words(question))
+
+
+def all_leave(runs: list[str], text: str, role: set[str]) -> bool:
+    """Every person ``text`` names (``runs``: "John C. Bogle") leaves the ``role``: as an
+    answer to who holds it now, the sentence names no one."""
+    return bool(runs) and all(
+        says_leaves({w.strip(".,").lower() for w in run.split()}, text, role) for run in runs
+    )

@@ -9,7 +9,7 @@ import pytest
 from rag import Answer, Rag, Settings
 from rag.answering import Passage, Sentence, _fit_bonus, answer_kind, holds_kind
 from rag.streaming import AnswerTextStream
-from rag.support import key_facts, missing_facts
+from rag.support import content_words, key_facts, missing_facts
 from rag.testing import CannedGenerator, HashEmbedder
 from rag.types import Chunk
 
@@ -219,6 +219,18 @@ def test_fit_prefers_full_names_for_who_and_days_for_when() -> None:
     day = _sentence("The game was released worldwide on March 3, 2017, for the Switch.")
     year = _sentence("The game was released worldwide in 2017, for the Switch console.")
     assert _fit_bonus("date", set(), day) > _fit_bonus("date", set(), year)
+
+
+def test_fit_counts_no_name_in_a_sentence_whose_people_all_leave_the_role() -> None:
+    q = "Who is the new CEO of Vanguard?"
+    qfacts, role = key_facts(q), frozenset(content_words(q))
+    leaving = _sentence("Vanguard founder John C. Bogle announced he was stepping down as CEO.")
+    successor = _sentence("Tim Buckley will succeed Bill McNabb, who is stepping down as CEO.")
+    for s in (leaving, successor):
+        assert _fit_bonus("name", qfacts, s, person=True) > 0
+    assert _fit_bonus("name", qfacts, leaving, person=True, role=role) < 0
+    # someone else in the sentence takes the role: it still names an answer
+    assert _fit_bonus("name", qfacts, successor, person=True, role=role) > 0
 
 
 def test_a_name_opening_a_sentence_counts_when_the_chunk_writes_it_inside_one() -> None:
