@@ -9,8 +9,10 @@
    impossible. It never numbers sources; we compute citations.
 4. Every sentence of the answer is checked against the candidate sentences
    (:mod:`rag.support`); unsupported sentences are dropped, supported ones cite
-   the tightest span (a sentence, or two adjacent ones). If nothing survives, or
-   there is no LLM, the answer is the best sentence(s) quoted verbatim.
+   the tightest span (a sentence, or two adjacent ones). A name the passages say left
+   the role asked about, or lost where the question asks who won, is never supported
+   (:mod:`rag.roles`); the model is asked once more without it. If nothing survives,
+   or there is no LLM, the answer is the best sentence(s) quoted verbatim.
 5. When highly relevant sentences state different dates or numbers than the
    answer, each version is stated with its own citation.
 """
@@ -29,16 +31,9 @@ from rag.chunking import split_sentences
 from rag.embedding import Embedder
 from rag.errors import GenerationError
 from rag.generation import Generator, TokenCallback, parse_json_answer
-from rag.roles import all_leave, asks_current_holder, names_in, refutes
+from rag.roles import all_leave, asks_current_holder, mentions, names_in, refutes
 from rag.support import MONTHS as _MONTHS
-from rag.support import (
-    NUMBER_WORDS,
-    content_words,
-    key_facts,
-    missing_facts,
-    overlap,
-    text_facts,
-)
+from rag.support import NUMBER_WORDS, content_words, key_facts, missing_facts, overlap
 from rag.support import STOP_WORDS as _STOPWORDS
 from rag.types import Answer, Chunk, Citation, Hit
 
@@ -337,7 +332,7 @@ class Answerer:
         if not any(refutes(question, text, s.text) for s in sentences):
             return text, None, list(sentences)
         names = {n for n in names_in(text, question) if len(n) > 1}
-        rest = [s for s in sentences if not names & text_facts(s.text)]
+        rest = [s for s in sentences if not mentions(names, s.text)]
         if not rest:
             return text, None, list(sentences)
         again = self._generate(generator, question, rest, None)

@@ -1,70 +1,127 @@
-"""Does a sentence say the person an answer names is leaving the role asked about?
+"""Does a sentence say the person an answer names is on the other side of what was asked?
 
 "Who is the new CEO of Vanguard?" answered "John C. Bogle" and cited to "Vanguard founder
 John C. Bogle announced that he was stepping down as CEO": the sentence is on topic and
-names him, so the fact check passes, yet it says the opposite of the claim. A sentence
-in which the named person steps down, retires or resigns (or is "the former CEO") does
-not support that person as the holder of the role, unless the question itself asks about
-leaving or about earlier holders ("Who stepped down ...?", "Who did he succeed?").
+names him, so the fact check passes, yet it says the opposite of the claim. Two such
+relations are told apart here:
+
+- holding a role: a sentence in which the named person steps down, retires or resigns
+  from the role asked about (or is "the former CEO") does not support that person as
+  its holder;
+- winning: a sentence in which the named person lost, was defeated or was the runner-up
+  ("Serena Williams lost to Bianca Andreescu") does not support that person as the winner.
+
+Neither applies when the question itself asks about the other side ("Who stepped down
+...?", "Who did he succeed?", "Who was the runner-up ...?").
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from rag.support import content_words, key_facts
+from rag.support import STOP_WORDS, content_words
 
-# The named person leaves: "X announced that he was stepping down", "X, who retired".
-_LEAVES = re.compile(
-    r"\b(?:step(?:s|ped|ping)? down|retir(?:e|es|ed|ing)|resign(?:s|ed|ing)?)\b", re.I
+
+@dataclass(frozen=True)
+class _Relation:
+    asks: re.Pattern[str]  # the question asks who holds the good side
+    other_side: re.Pattern[str]  # ... unless it also names the other side
+    after: re.Pattern[str]  # said of the person after the name: "X was stepping down"
+    before: re.Pattern[str]  # said just before the name: "the former CEO, X"
+    role_object: bool  # "stepping down as chairman" is not the CEO asked about
+
+
+_HOLDER = _Relation(
+    asks=re.compile(
+        r"^\s*who(?:'s| is| are| will be| has been| becomes| became| was (?:named|appointed))\b"
+        r"|^\s*who (?:heads|leads|runs|chairs)\b",
+        re.I,
+    ),
+    other_side=re.compile(
+        r"\b(?:step(?:s|ped|ping)? down|retir\w*|resign\w*|former|outgoing|left|leav\w*|"
+        r"predecessor|succeed(?:s|ed)?|replac\w*|before|previous\w*|first|found\w*)\b",
+        re.I,
+    ),
+    after=re.compile(
+        r"\b(?:step(?:s|ped|ping)? down|retir(?:e|es|ed|ing)|resign(?:s|ed|ing)?)\b", re.I
+    ),
+    # with a word of the question's between: not "former Google executive X" for a CEO
+    before=re.compile(r"\b(?:former|outgoing|departing|retiring|ex)\b([\w\s,.'’-]{0,30})$", re.I),
+    role_object=True,
 )
-# Said of the person just before the name, with the role asked about: "the former CEO,
-# X", "outgoing chief executive X" (not "former Google executive X" for a CEO question).
-_BEFORE_NAME = re.compile(
-    r"\b(?:former|outgoing|departing|retiring|ex)\b([\w\s,.'’-]{0,30})$", re.I
+_WINNER = _Relation(
+    asks=re.compile(r"^\s*who\b.*\b(?:won|wins|win|winners?|champions?|victor)\b", re.I),
+    other_side=re.compile(
+        r"\b(?:lost|lose|loses|losers?|runners?-up|defeated|beaten|beat|against|finalists?|"
+        r"second|eliminated)\b",
+        re.I,
+    ),
+    after=re.compile(
+        r"\b(?:lost|loses|losing|fell to|(?:was|were) (?:defeated|beaten|eliminated)|"
+        r"finished (?:second|as runners?-up)|(?:was|were) (?:the )?runners?-up)\b",
+        re.I,
+    ),
+    # right before the name: "Andreescu defeated Serena Williams", "a win over X"
+    before=re.compile(r"\b(?:defeated|defeating|beat|beating|over|runners?-up,?)(\s+)$", re.I),
+    role_object=False,
 )
-# A question with one of these asks about leaving or about earlier holders itself.
-_ASKS_ABOUT_LEAVING = re.compile(
-    r"\b(?:step(?:s|ped|ping)? down|retir\w*|resign\w*|former|outgoing|left|leav\w*|"
-    r"predecessor|succeed(?:s|ed)?|replac\w*|before|previous\w*|first|founder|founded)\b",
-    re.I,
-)
-_WHO = re.compile(r"^\s*(?:who|whom|whose)\b", re.I)
+_NAME_WORD = re.compile(r"[^\W\d_][\w'’]*")  # "Plíšková", "O'Brien"
 # Between the name and the verb: "announced that he was", not another person's name.
 _GAP_WORDS = 8
 _OTHER_NAME = re.compile(r"\b[A-Z][a-z]")
 _CLAUSE_END = re.compile(r"[;.!?]\s")
+# "stepping down as chairman of Tesla": the role left, in the next few words
+_ROLE_LEFT = re.compile(r"^\s+(?:as|from)\s+((?:[\w'’-]+\s+){0,3}[\w'’-]+)", re.I)
+
+
+def _relation(question: str) -> _Relation | None:
+    for relation in (_WINNER, _HOLDER):
+        if relation.asks.search(question):
+            return None if relation.other_side.search(question) else relation
+    return None
 
 
 def asks_current_holder(question: str) -> bool:
-    """A "who" question that does not itself ask about leaving or earlier holders."""
-    return bool(_WHO.search(question)) and not _ASKS_ABOUT_LEAVING.search(question)
+    """ "Who is the new CEO of Vanguard?": who holds a role now, not who left it."""
+    return _relation(question) is _HOLDER
 
 
 def names_in(claim: str, question: str) -> set[str]:
-    """The name words a claim adds to the question ("john", "bogle")."""
-    return {f for f in key_facts(claim, short=True) - key_facts(question) if f.isalpha()}
+    """The capitalised words a claim adds to the question ("john", "bogle", "plíšková")."""
+    asked = {w.lower() for w in _NAME_WORD.findall(question)}
+    return {
+        w.lower()
+        for w in _NAME_WORD.findall(claim)
+        if w[0].isupper() and w.lower() not in asked and w.lower() not in STOP_WORDS
+    }
 
 
-def says_leaves(names: set[str], text: str, role: set[str]) -> bool:
-    """Does ``text`` say that the person named by ``names`` steps down, retires or
-    resigns, or call them former or outgoing in the ``role`` (question words)?"""
+def mentions(names: set[str], text: str) -> bool:
+    """Does ``text`` use one of the (lower-case) name words?"""
+    return any(w.lower() in names for w in _NAME_WORD.findall(text))
+
+
+def _says(relation: _Relation, names: set[str], text: str, asked: set[str]) -> bool:
     if not names:
         return False
-    for m in re.finditer(r"[A-Za-z][\w'’\-]*", text):
+    for m in _NAME_WORD.finditer(text):
         if m.group(0).lower() not in names:
             continue
-        before = _BEFORE_NAME.search(text[max(0, m.start() - 40) : m.start()])
-        if before and content_words(before.group(1)) & role:
+        before = relation.before.search(text[max(0, m.start() - 40) : m.start()])
+        if before and (not relation.role_object or content_words(before.group(1)) & asked):
             return True
         after = text[m.end() :]
         stop = _CLAUSE_END.search(after)
         window = after[: stop.start()] if stop else after
-        verb = _LEAVES.search(window)
+        verb = relation.after.search(window)
         if verb is None:
             continue
-        gap = window[: verb.start()]
-        words = gap.split()
+        if relation.role_object:
+            role = _ROLE_LEFT.match(window[verb.end() :])
+            if role and not content_words(role.group(1)) & asked:
+                continue  # stepping down as chairman: not the role asked about
+        words = window[: verb.start()].split()
         # "John C. Bogle announced that he was stepping down": the rest of his name,
         # then a few lower-case words; another capitalised name means someone else.
         rest = [w for w in words if w.strip(".,").lower() not in names]
@@ -73,12 +130,20 @@ def says_leaves(names: set[str], text: str, role: set[str]) -> bool:
     return False
 
 
+def says_leaves(names: set[str], text: str, role: set[str]) -> bool:
+    """Does ``text`` say that the person named by ``names`` steps down, retires or
+    resigns from the ``role`` (question words), or call them its former holder?"""
+    return _says(_HOLDER, names, text, role)
+
+
 def refutes(question: str, claim: str, text: str) -> bool:
-    """``text`` says the person ``claim`` gives as the answer to a "who is" question
-    leaves the role: it cannot be that claim's citation."""
-    if not asks_current_holder(question):
+    """``text`` says the person ``claim`` gives as the answer is on the other side of
+    what the question asks (leaving the role, losing): it cannot be that claim's
+    citation."""
+    relation = _relation(question)
+    if relation is None:
         return False
-    return says_leaves(names_in(claim, question), text, content_words(question))
+    return _says(relation, names_in(claim, question), text, content_words(question))
 
 
 def all_leave(runs: list[str], text: str, role: set[str]) -> bool:

@@ -470,23 +470,41 @@ ACME = {
     "Acme founder John Smith announced that he was stepping down as chief executive of Acme.",
     "b.txt": "The board of Acme elected Jane Doe as the new chief executive of Acme.",
 }
+FINAL = {
+    "a.txt": "Serena Williams lost to Bianca Andreescu in the final of the 2019 US Open.",
+    "b.txt": "Bianca Andreescu won the women's singles title at the 2019 US Open.",
+}
 
 
-def test_a_name_its_passages_say_is_leaving_is_asked_again_without_them(
-    settings: Settings, tmp_path: Path
+@pytest.mark.parametrize(
+    ("files", "question", "wrong", "right"),
+    [
+        (ACME, "Who is the new chief executive of Acme?", "John Smith", "Jane Doe"),
+        (FINAL, "Who won the women's singles at the 2019 US Open?", "Serena Williams",
+         "Bianca Andreescu"),
+    ],
+)  # fmt: skip
+def test_a_name_its_passages_refute_is_asked_again_without_them(
+    settings: Settings,
+    tmp_path: Path,
+    files: dict[str, str],
+    question: str,
+    wrong: str,
+    right: str,
 ) -> None:
-    for name, text in ACME.items():
+    for name, text in files.items():
         (tmp_path / name).write_text(text)
-    gen = CannedGenerator('{"answer": "John Smith"}', '{"answer": "Jane Doe"}')
-    answer = _rag(settings, tmp_path, gen).ask("Who is the new chief executive of Acme?")
-    assert answer.mode == "llm" and "Jane Doe" in answer.answer
-    assert "Smith" not in answer.answer
-    assert [c.quote for c in answer.citations] == [ACME["b.txt"]]
+    gen = CannedGenerator(json.dumps({"answer": wrong}), json.dumps({"answer": right}))
+    answer = _rag(settings, tmp_path, gen).ask(question)
+    assert answer.mode == "llm" and right in answer.answer
+    assert wrong not in answer.answer
+    assert [c.quote for c in answer.citations] == [files["b.txt"]]
     _check_contract(answer)
-    # asked twice; the second time no passage names the one stepping down
+    # asked twice; the second time no passage names the one refuted
+    last = wrong.split()[-1]
     assert len(gen.prompts) == 2
-    assert "Smith" in gen.prompts[0][-1]["content"]
-    assert "Smith" not in gen.prompts[1][-1]["content"]
+    assert last in gen.prompts[0][-1]["content"]
+    assert last not in gen.prompts[1][-1]["content"]
 
 
 def test_a_name_still_refuted_when_asked_again_is_never_cited(

@@ -22,6 +22,8 @@ SUCCEEDS = "Tim Buckley will succeed Bill McNabb, who is stepping down as CEO."
         ("Tim Buckley", "Former Google executive Tim Buckley became CEO.", False),
         ("Tim Buckley", "Tim Buckley, 48, was elected CEO of Vanguard.", False),
         ("Tim Buckley", "Tim Buckley retired from Vanguard in 2024.", True),
+        # he leaves another role than the one asked about
+        ("Tim Buckley", "Tim Buckley agreed to step down as chairman of the board.", False),
     ],
 )
 def test_a_sentence_saying_the_named_person_leaves_refutes_the_claim(
@@ -38,8 +40,36 @@ def test_a_sentence_saying_the_named_person_leaves_refutes_the_claim(
         "Who did Tim Buckley succeed as CEO of Vanguard?",
         "Who founded Vanguard?",
         "When did John C. Bogle step down?",
+        "Who was the runner-up of the 2019 US Open women's singles?",
+        "Who lost the 2019 US Open women's singles final?",
     ],
 )
 def test_questions_about_leaving_or_earlier_holders_are_not_refuted(question: str) -> None:
     assert not asks_current_holder(question)
     assert not refutes(question, "John C. Bogle", STEPS_DOWN)
+
+
+W = "Who won the women's singles title at the 2019 US Open?"
+
+
+@pytest.mark.parametrize(
+    ("claim", "text", "refuted"),
+    [
+        ("Serena Williams", "Serena Williams lost to Bianca Andreescu in the final.", True),
+        ("Serena Williams", "Bianca Andreescu defeated Serena Williams 6-3, 7-5.", True),
+        ("Serena Williams", "Andreescu's win over Serena Williams stunned the crowd.", True),
+        ("Bianca Andreescu", "Bianca Andreescu defeated Serena Williams 6-3, 7-5.", False),
+        ("Karolína Plíšková", "Ashleigh Barty defeated Karolína Plíšková in the final.", True),
+        ("Bianca Andreescu", "Serena Williams lost to Bianca Andreescu in the final.", False),
+        # someone else lost, named between
+        (
+            "Bianca Andreescu",
+            "Bianca Andreescu beat Serena Williams, who lost her 4th final.",
+            False,
+        ),
+    ],
+)
+def test_a_sentence_saying_the_named_person_lost_refutes_them_as_winner(
+    claim: str, text: str, refuted: bool
+) -> None:
+    assert refutes(W, claim, text) is refuted
