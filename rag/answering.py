@@ -325,9 +325,10 @@ class Answerer:
         sentences: Sequence[Sentence],
         evidence: float,
     ) -> tuple[str | None, tuple[str, list[Citation]] | None, list[Sentence]]:
-        """The answer named someone its passages say is leaving the role asked about
-        ("Who is the new CEO?" -> the one stepping down): ask once more without the
-        sentences naming that person. Not streamed: the draft shown already was the first.
+        """The answer named someone its passages put on the other side of the question
+        ("Who is the new CEO?" -> the one stepping down; "Who won?" -> the one who lost):
+        ask once more without the sentences naming that person. Not streamed: the draft
+        shown already was the first.
         """
         if not any(refutes(question, text, s.text) for s in sentences):
             return text, None, list(sentences)

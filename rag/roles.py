@@ -136,14 +136,32 @@ def says_leaves(names: set[str], text: str, role: set[str]) -> bool:
     return _says(_HOLDER, names, text, role)
 
 
+def _people(claim: str, question: str) -> list[set[str]]:
+    """The name words of each person (a run of capitalised words) a claim adds:
+    "Tim Buckley, who replaced Bill McNabb" -> [{"tim", "buckley"}, {"bill", "mcnabb"}]."""
+    people: list[set[str]] = []
+    current: set[str] = set()
+    new = names_in(claim, question)
+    for m in re.finditer(r"[^\W\d_][\w'’]*\.?|[^\w\s]+", claim):
+        word = m.group(0).rstrip(".").lower()
+        if word in new:
+            current.add(word)
+        elif current:
+            people.append(current)
+            current = set()
+    return [*people, current] if current else people
+
+
 def refutes(question: str, claim: str, text: str) -> bool:
-    """``text`` says the person ``claim`` gives as the answer is on the other side of
-    what the question asks (leaving the role, losing): it cannot be that claim's
-    citation."""
+    """``text`` says every person ``claim`` names is on the other side of what the
+    question asks (leaving the role, losing): it cannot be that claim's citation.
+    ("Tim Buckley, who replaced Bill McNabb" is not refuted by McNabb stepping down.)"""
     relation = _relation(question)
     if relation is None:
         return False
-    return _says(relation, names_in(claim, question), text, content_words(question))
+    people = _people(claim, question)
+    asked = content_words(question)
+    return bool(people) and all(_says(relation, p, text, asked) for p in people)
 
 
 def all_leave(runs: list[str], text: str, role: set[str]) -> bool:

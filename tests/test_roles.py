@@ -15,6 +15,9 @@ SUCCEEDS = "Tim Buckley will succeed Bill McNabb, who is stepping down as CEO."
         ("John C. Bogle", STEPS_DOWN, True),
         ("The new CEO of Vanguard is John C. Bogle.", STEPS_DOWN, True),
         ("Bill McNabb", SUCCEEDS, True),
+        # the claim names the successor too: only one of its people leaves
+        ("Tim Buckley, who replaced Bill McNabb.", SUCCEEDS, False),
+        ("Tim Buckley, who replaced Bill McNabb.", "Bill McNabb is stepping down.", False),
         # the one who leaves is someone else, named between
         ("Tim Buckley", SUCCEEDS, False),
         ("Tim Buckley", "The former CEO, Tim Buckley, praised the board.", True),
