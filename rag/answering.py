@@ -214,13 +214,15 @@ class Answerer:
                 return self._abstain(question, related, evidence, timings)
             if text is not None:
                 checked = self._check(question, text, sentences, evidence)
-                if checked is None:
-                    text, checked, sentences = self._ask_again(
-                        generator, question, text, sentences, evidence
-                    )
-                    timings["generate_ms"] = (time.perf_counter() - t1) * 1000
-                if text is not None and _is_not_found(text):
-                    return self._abstain(question, related, evidence, timings)
+                again = (
+                    self._ask_again(generator, question, text, sentences, evidence, timings)
+                    if checked is None
+                    else None
+                )
+                if again is not None:
+                    text, checked, sentences = again
+                    if text is not None and _is_not_found(text):
+                        return self._abstain(question, related, evidence, timings)
                 if checked is not None:
                     text, cites = self._add_conflicts(question, *checked, sentences)
                     return Answer(question, text, True, cites, [], timings, "llm", evidence)
@@ -324,19 +326,23 @@ class Answerer:
         text: str,
         sentences: Sequence[Sentence],
         evidence: float,
-    ) -> tuple[str | None, tuple[str, list[Citation]] | None, list[Sentence]]:
+        timings: dict[str, float],
+    ) -> tuple[str | None, tuple[str, list[Citation]] | None, list[Sentence]] | None:
         """The answer named someone its passages put on the other side of the question
         ("Who is the new CEO?" -> the one stepping down; "Who won?" -> the one who lost):
-        ask once more without the sentences naming that person. Not streamed: the draft
-        shown already was the first.
+        ask once more without the sentences naming that person, and check that answer.
+        ``None`` when there is no one to leave out. Not streamed: the draft shown already
+        was the first; its generation time adds to ``generate_ms``.
         """
         if not any(refutes(question, text, s.text) for s in sentences):
-            return text, None, list(sentences)
+            return None
         names = {n for n in names_in(text, question) if len(n) > 1}
         rest = [s for s in sentences if not mentions(names, s.text)]
         if not rest:
-            return text, None, list(sentences)
+            return None
+        t0 = time.perf_counter()
         again = self._generate(generator, question, rest, None)
+        timings["generate_ms"] += (time.perf_counter() - t0) * 1000
         if again is None or _is_not_found(again):
             return again, None, rest
         return again, self._check(question, again, rest, evidence), rest
@@ -662,7 +668,7 @@ def _fit_bonus(
     if kind == "date" and _FULL_DATE.search(text):
         bonus += SPECIFIC_BONUS  # a month or day, not only a year, answers "when"
     runs = _full_names(text, qfacts) if kind == "name" and has and person else []
-    if runs and role is not None and all_leave(runs, text, set(role)):
+    if runs and role is not None and all_leave(runs, text, role):
         has = False  # "Vanguard founder John C. Bogle ... was stepping down as CEO"
     elif runs:
         bonus += SPECIFIC_BONUS  # "Tim Buckley", not only "Vanguard"

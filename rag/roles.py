@@ -18,6 +18,7 @@ Neither applies when the question itself asks about the other side ("Who stepped
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from dataclasses import dataclass
 
 from rag.support import STOP_WORDS, content_words
@@ -102,7 +103,7 @@ def mentions(names: set[str], text: str) -> bool:
     return any(w.lower() in names for w in _NAME_WORD.findall(text))
 
 
-def _says(relation: _Relation, names: set[str], text: str, asked: set[str]) -> bool:
+def _says(relation: _Relation, names: Set[str], text: str, asked: Set[str]) -> bool:
     if not names:
         return False
     for m in _NAME_WORD.finditer(text):
@@ -130,7 +131,7 @@ def _says(relation: _Relation, names: set[str], text: str, asked: set[str]) -> b
     return False
 
 
-def says_leaves(names: set[str], text: str, role: set[str]) -> bool:
+def says_leaves(names: Set[str], text: str, role: Set[str]) -> bool:
     """Does ``text`` say that the person named by ``names`` steps down, retires or
     resigns from the ``role`` (question words), or call them its former holder?"""
     return _says(_HOLDER, names, text, role)
@@ -164,7 +165,7 @@ def refutes(question: str, claim: str, text: str) -> bool:
     return bool(people) and all(_says(relation, p, text, asked) for p in people)
 
 
-def all_leave(runs: list[str], text: str, role: set[str]) -> bool:
+def all_leave(runs: list[str], text: str, role: Set[str]) -> bool:
     """Every person ``text`` names (``runs``: "John C. Bogle") leaves the ``role``: as an
     answer to who holds it now, the sentence names no one."""
     return bool(runs) and all(
