@@ -20,9 +20,10 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,6 +33,7 @@ from rag.embedding import Embedder
 from rag.errors import GenerationError
 from rag.generation import Generator, TokenCallback, parse_json_answer
 from rag.roles import all_leave, asks_current_holder, mentions, names_in, refutes
+from rag.specifics import Vague, fuller_forms, has_day, rewrite, same_date, vague_parts
 from rag.support import MONTHS as _MONTHS
 from rag.support import NUMBER_WORDS, content_words, key_facts, missing_facts, overlap
 from rag.support import STOP_WORDS as _STOPWORDS
@@ -197,7 +199,11 @@ class Answerer:
         *,
         on_token: TokenCallback | None = None,
         use_llm: bool = True,
+        more: Callable[[], Sequence[Passage]] | None = None,
     ) -> Answer:
+        """``more``: the passages ranked next by the same search, fetched only if a
+        checked answer is vague (a bare year, an initialled name) and may be made
+        specific from them (:meth:`_specify`)."""
         t0 = time.perf_counter()
         sentences = self._rank(question, passages)
         evidence = sentences[0].fit if sentences else 0.0
@@ -224,6 +230,15 @@ class Answerer:
                     if text is not None and _is_not_found(text):
                         return self._abstain(question, related, evidence, timings)
                 if checked is not None:
+                    t2 = time.perf_counter()
+                    specific = (
+                        self._specify(question, text, checked, sentences, evidence, more)
+                        if text
+                        else None
+                    )
+                    if specific is not None:
+                        checked = specific
+                        timings["specify_ms"] = (time.perf_counter() - t2) * 1000
                     text, cites = self._add_conflicts(question, *checked, sentences)
                     return Answer(question, text, True, cites, [], timings, "llm", evidence)
                 if answer_kind(question) is not None:
@@ -254,7 +269,10 @@ class Answerer:
     # -- ranking -------------------------------------------------------------------------
 
     def _rank(self, question: str, passages: Sequence[Passage]) -> list[Sentence]:
-        sentences = _sentences(passages)
+        return self._score(question, _sentences(passages))
+
+    def _score(self, question: str, sentences: Sequence[Sentence]) -> list[Sentence]:
+        """``sentences`` with their relevance and fit to ``question``, best fit first."""
         if not sentences:
             return []
         # A fragment ("Release date. December 1, 2017 ...") says little alone: it is read
@@ -350,9 +368,15 @@ class Answerer:
     # -- checking ------------------------------------------------------------------------
 
     def _check(
-        self, question: str, text: str, sentences: Sequence[Sentence], evidence: float
+        self,
+        question: str,
+        text: str,
+        sentences: Sequence[Sentence],
+        evidence: float,
+        gap: float = SUPPORT_GAP,
     ) -> tuple[str, list[Citation]] | None:
-        """Keep the answer's sentences that a candidate supports; cite the tightest span."""
+        """Keep the answer's sentences that a candidate supports; cite the tightest span.
+        Candidates are relevant sentences within ``gap`` of ``evidence`` (the best fit)."""
         text = _ISO_DATE.sub(_spell_date, text.replace("\n", " "))
         # A claim without a letter or digit says nothing, and one cut off mid-phrase ("The
         # operation was described as a") says less than it seems; yet read with the
@@ -371,7 +395,7 @@ class Answerer:
         units = [
             u
             for u in self._units(sentences)
-            if u.relevance >= SUPPORT_RELEVANCE and u.fit >= evidence - SUPPORT_GAP
+            if u.relevance >= SUPPORT_RELEVANCE and u.fit >= evidence - gap
         ]
         claim_facts = [key_facts(c, short=len(c.split()) <= 6) - qfacts for c in claims]
         # A passage saying "X is stepping down as CEO" contradicts "X is the (new) CEO":
@@ -426,6 +450,72 @@ class Answerer:
         if not kept:
             return None
         return _number(kept)
+
+    def _specify(
+        self,
+        question: str,
+        text: str,
+        checked: tuple[str, list[Citation]],
+        sentences: Sequence[Sentence],
+        evidence: float,
+        more: Callable[[], Sequence[Passage]] | None,
+    ) -> tuple[str, list[Citation]] | None:
+        """The checked answer with each vague part in the fuller form relevant passages
+        state for it ("2020" -> "May 29, 2020", "R. Nadal" -> "Rafael Nadal"), from the
+        prompt's sentences or the passages ranked next; ``None`` if nothing changes.
+
+        Only a one-sentence answer is rewritten, and a form is taken only if the answer
+        rewritten with it passes :meth:`_check` against the sentences stating that form
+        (so one of them is relevant, says it, and is cited), and if every form that passes
+        agrees with it: two different days of that year leave the year. The sentence need
+        not be nearly as good a fit as the best one (SUPPORT_GAP): the vague answer it
+        makes specific is. A date must come from a sentence about the event asked for,
+        not about a thing named after it (the soundtrack "used in" the game).
+        """
+        parts = vague_parts(text, dates=answer_kind(question) == "date")
+        if not parts or len(split_sentences(text.strip())) != 1:
+            return None
+        event = _event_words(question, [c.quote for c in checked[1]])
+
+        def forms(s: Sentence, part: Vague) -> set[str]:
+            if part.kind == "year" and (
+                not _same_event(event, s.text) or _about_something_else(question, event, s.text)
+            ):
+                return set()
+            return fuller_forms(part, _body(s.text, s.start - s.passage.chunk.start))
+
+        pool = list(sentences)
+        if more is not None:
+            known = {s.key for s in sentences}
+            extra = [
+                s
+                for s in _sentences(more())
+                if s.key not in known and any(forms(s, p) for p in parts)
+            ]
+            pool += self._score(question, extra)
+        result: tuple[str, list[Citation]] | None = None
+        for part in sorted(parts, key=lambda p: -p.start):  # from the end: offsets hold
+            passing = []
+            for form in sorted({f for s in pool for f in forms(s, part)}):
+                candidate = rewrite(text, part, form)
+                # the best fit of the sentences stating it that supports it: one
+                # naming "Rafael Nadal" in a headline is a poorer citation than the one
+                # saying he "clinched the year-end No. 1"
+                stating = sorted((s for s in pool if form in forms(s, part)), key=lambda s: -s.fit)
+                found = next(
+                    (
+                        c
+                        for s in stating
+                        if (c := self._check(question, candidate, [s], evidence, gap=math.inf))
+                    ),
+                    None,
+                )
+                if found is not None and form in found[0]:
+                    passing.append((form, candidate, found))
+            chosen = _agreed(passing)
+            if chosen is not None:
+                text, result = chosen
+        return result
 
     @staticmethod
     def _units(sentences: Sequence[Sentence]) -> list[Sentence]:
@@ -500,6 +590,23 @@ class Answerer:
         report = _which_report(s.passage.date, cites)
         text = f'{text} {report} gives a different account: "{extra[0][0]}" [{n}]'
         return text, [*cites, _cite(n, s)]
+
+
+def _agreed(
+    passing: Sequence[tuple[str, str, tuple[str, list[Citation]]]],
+) -> tuple[str, tuple[str, list[Citation]]] | None:
+    """The rewritten answer and its check for the one form the passing ones agree on:
+    equal, or dates of one day ("May 29, 2020", "29 May 2020", "May 2020": the first
+    with a day); ``None`` if there is none or they disagree."""
+    if not passing:
+        return None
+    forms = [f for f, _, _ in passing]
+    if any(same_date(a, b) is False for a in forms for b in forms):
+        return None
+    if all(same_date(a, forms[0]) is None for a in forms) and len(set(forms)) > 1:
+        return None  # "Rafael Nadal" and "Roberto Nadal"
+    best = next((p for p in passing if has_day(p[0])), passing[0])
+    return best[1], best[2]
 
 
 def _event_words(question: str, quotes: Sequence[str]) -> set[str]:

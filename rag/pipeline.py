@@ -36,7 +36,7 @@ from rag.errors import (
     UnreadableDocumentError,
 )
 from rag.generation import Generator, LlamaCppGenerator, TokenCallback
-from rag.retrieval import fuse
+from rag.retrieval import Scored, fuse
 from rag.scripts import unseen_scripts
 from rag.storage import Snapshot
 from rag.stores import Batch, DocRecord, IndexMeta, NewDocument, Store, open_store
@@ -352,7 +352,9 @@ class Rag:
             )
         return q, k
 
-    def _retrieve(self, q: str, k: int) -> list[tuple[Passage, float]]:
+    def _retrieve(self, q: str, k: int) -> tuple[list[tuple[Passage, float]], list[Scored]]:
+        """The ``k`` best passages, and the rest of the fused ranking searched for them
+        (best first, not fetched: :meth:`_passages` reads them when an answer needs more)."""
         store = self.store
         depth = max(4 * k, 20)
         # BM25 runs beside the query embedding and the vector search (numpy, ONNX, FAISS
@@ -362,10 +364,13 @@ class Rag:
         qv = self.embedder.embed([q])
         dense = store.search(qv[0], depth)
         lexical = lexical_future.result()
-        fused = fuse(dense, lexical, k)
-        stored = store.chunks([s.chunk_id for s in fused])
+        fused = fuse(dense, lexical, depth)
+        return self._passages(fused[:k]), fused[k:]
+
+    def _passages(self, scored: Sequence[Scored]) -> list[tuple[Passage, float]]:
+        stored = self.store.chunks([s.chunk_id for s in scored])
         out = []
-        for s in fused:
+        for s in scored:
             found = stored.get(s.chunk_id)
             if found is None:  # deleted by another writer between search and fetch
                 continue
@@ -383,7 +388,7 @@ class Rag:
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The ``k`` best passages for ``question``, best first."""
         q, k = self._validate(question, k)
-        return [_hit(p, score) for p, score in self._retrieve(q, k)]
+        return [_hit(p, score) for p, score in self._retrieve(q, k)[0]]
 
     def ask(
         self,
@@ -404,7 +409,7 @@ class Rag:
         if history and isinstance(question, str) and question.strip():
             question = with_context(question, history, MAX_QUESTION_CHARS)
         q, k = self._validate(question, k)
-        retrieved = self._retrieve(q, k)
+        retrieved, rest = self._retrieve(q, k)
         t1 = time.perf_counter()
         hits = [_hit(p, s) for p, s in retrieved]
         if on_sources:
@@ -415,7 +420,13 @@ class Rag:
             max_tokens=self.settings.max_answer_tokens,
             prompt_chars=self.settings.prompt_chars,
         )
-        answer = answerer.answer(q, [p for p, _ in retrieved], hits, on_token=on_token)
+        answer = answerer.answer(
+            q,
+            [p for p, _ in retrieved],
+            hits,
+            on_token=on_token,
+            more=lambda: [p for p, _ in self._passages(rest)],
+        )
         answer.timings = {
             "retrieve_ms": (t1 - t0) * 1000,
             **answer.timings,

@@ -517,3 +517,64 @@ def test_a_name_still_refuted_when_asked_again_is_never_cited(
     assert "Smith" not in answer.answer
     assert all("Smith" not in c.quote for c in answer.citations)
     _check_contract(answer)
+
+
+GAME_Q = "When was Space Quest Special Edition released by Nintendo?"
+EARLY = "In early 2020, Nintendo released Space Quest: Special Edition, a remaster of the game."
+
+
+@pytest.mark.parametrize(
+    ("further", "expected"),
+    [
+        # a passage ranked after the prompt's gives the day: the answer and citation take it
+        ({"b.txt": "The Special Edition was released worldwide on May 29, 2020."}, "May 29, 2020"),
+        # two days of that year: no guess
+        (
+            {
+                "b.txt": "The Special Edition was released worldwide on May 29, 2020.",
+                "c.txt": "The Special Edition was released in Japan on June 5, 2020.",
+            },
+            "2020",
+        ),
+        # the day of a thing named after the game (_about_something_else)
+        (
+            {
+                "b.txt": "A soundtrack featuring the music used in Space Quest: Special Edition "
+                "was released on May 29, 2020."
+            },
+            "2020",
+        ),
+    ],
+)
+def test_a_bare_year_takes_the_day_further_passages_agree_on(
+    settings: Settings, tmp_path: Path, further: dict[str, str], expected: str
+) -> None:
+    for name, text in {"a.txt": EARLY, **further}.items():
+        (tmp_path / name).write_text(text)
+    rag = _rag(settings, tmp_path, CannedGenerator('{"answer": "2020"}'))
+    assert [h.text for h in rag.search(GAME_Q, 1)] == [EARLY]  # the rest are further down
+    answer = rag.ask(GAME_Q, 1)
+    assert answer.mode == "llm" and answer.answer == f"{expected} [1]"
+    assert expected in answer.citations[0].quote
+    _check_contract(answer)
+
+
+def test_an_initialled_name_takes_the_full_name_a_further_passage_states(
+    settings: Settings, tmp_path: Path
+) -> None:
+    table = "Men's tennis rankings at the end of 2019: 1. R. Nadal. 2. N. Djokovic."
+    files = {
+        "a.txt": table,
+        "b.txt": "Rafael Nadal ends 2019 on top of the rankings.",
+        "c.txt": "Rafael Nadal clinched the year-end No. 1 ranking in men's tennis in 2019.",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    rag = _rag(settings, tmp_path, CannedGenerator('{"answer": "R. Nadal"}'))
+    q = "Who led the men's tennis rankings at the end of 2019?"
+    assert [h.text for h in rag.search(q, 1)] == [table]
+    answer = rag.ask(q, 1)
+    assert answer.answer == "Rafael Nadal [1]"
+    # of the sentences naming him, the best fit to the question is cited
+    assert answer.citations[0].quote == files["c.txt"]
+    _check_contract(answer)
