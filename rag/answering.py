@@ -11,8 +11,11 @@
    (:mod:`rag.support`); unsupported sentences are dropped, supported ones cite
    the tightest span (a sentence, or two adjacent ones). A name the passages say left
    the role asked about, or lost where the question asks who won, is never supported
-   (:mod:`rag.roles`); the model is asked once more without it. If nothing survives,
-   or there is no LLM, the answer is the best sentence(s) quoted verbatim.
+   (:mod:`rag.roles`); the model is asked once more without it. A bare year or an
+   initialled name in a checked answer takes the fuller form relevant sentences agree
+   on, from the prompt or the passages the search ranked next (:mod:`rag.specifics`).
+   If nothing survives, or there is no LLM, the answer is the best sentence(s) quoted
+   verbatim.
 5. When highly relevant sentences state different dates or numbers than the
    answer, each version is stated with its own citation.
 """
