@@ -475,7 +475,11 @@ class Answerer:
         makes specific is. A date must come from a sentence about the event asked for,
         not about a thing named after it (the soundtrack "used in" the game).
         """
-        parts = vague_parts(text, dates=answer_kind(question) == "date")
+        dates = answer_kind(question) == "date"
+        # "2017" the check already made "December 1, 2017" from its cited span is not vague
+        if not vague_parts(_CITE_MARK.sub("", checked[0]), dates=dates):
+            return None
+        parts = vague_parts(text, dates=dates)
         if not parts or len(split_sentences(text.strip())) != 1:
             return None
         event = _event_words(question, [c.quote for c in checked[1]])
@@ -821,6 +825,7 @@ def _chunk_facts(chunk_text: str) -> frozenset[str]:
 
 
 _WORDS = re.compile(r"\w+")
+_CITE_MARK = re.compile(r" ?\[\d+\]")
 # A sentence ending on an article, "as", "of" or a conjunction was cut off.
 _CUT_OFF = re.compile(r"\b(a|an|the|as|of|and|or|but)\W*$")  # lower case: "Group A" is whole
 _OPENING_WORD = re.compile(r"^[\s\"'“‘(*]*([A-Z][a-z][\w'’\-]*)")

@@ -578,3 +578,30 @@ def test_an_initialled_name_takes_the_full_name_a_further_passage_states(
     # of the sentences naming him, the best fit to the question is cited
     assert answer.citations[0].quote == files["c.txt"]
     _check_contract(answer)
+
+
+@pytest.mark.parametrize(
+    ("stated", "looks_further"),
+    [
+        ("The research lab was founded in 2015 by a group of engineers.", True),
+        # the check already took "December 2015" from the cited sentence: nothing is vague
+        ("The research lab was founded in December 2015 by a group of engineers.", False),
+    ],
+)
+def test_only_an_answer_still_vague_after_the_check_looks_further(
+    stated: str, looks_further: bool
+) -> None:
+    from rag.answering import Answerer
+
+    chunk = Chunk(doc_id="lab", chunk_id=0, start=0, end=len(stated), text=stated)
+    passage = Passage(chunk, source="s", title="", date=None, line=1, score=1.0)
+    fetched: list[bool] = []
+
+    def more() -> list[Passage]:
+        fetched.append(True)
+        return []
+
+    answerer = Answerer(HashEmbedder(), CannedGenerator('{"answer": "2015"}'))
+    answer = answerer.answer("When was the research lab founded?", [passage], [], more=more)
+    assert answer.mode == "llm" and answer.citations[0].quote == stated
+    assert bool(fetched) is looks_further
