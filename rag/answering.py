@@ -224,7 +224,9 @@ class Answerer:
             if text is not None:
                 checked = self._check(question, text, sentences, evidence)
                 again = (
-                    self._ask_again(generator, question, text, sentences, evidence, timings)
+                    self._ask_again(
+                        generator, question, text, sentences, evidence, timings, on_token
+                    )
                     if checked is None
                     else None
                 )
@@ -348,12 +350,15 @@ class Answerer:
         sentences: Sequence[Sentence],
         evidence: float,
         timings: dict[str, float],
+        on_token: TokenCallback | None = None,
     ) -> tuple[str | None, tuple[str, list[Citation]] | None, list[Sentence]] | None:
         """The answer named someone its passages put on the other side of the question
         ("Who is the new CEO?" -> the one stepping down; "Who won?" -> the one who lost):
         ask once more without the sentences naming that person, and check that answer.
         ``None`` when there is no one to leave out. Not streamed: the draft shown already
-        was the first; its generation time adds to ``generate_ms``.
+        was the first; ``on_token`` hears of it only as empty pieces, so a caller that
+        stops a generation by raising there (a client gone) stops this one too. Its
+        generation time adds to ``generate_ms``.
         """
         if not any(refutes(question, text, s.text) for s in sentences):
             return None
@@ -362,7 +367,12 @@ class Answerer:
         if not rest:
             return None
         t0 = time.perf_counter()
-        again = self._generate(generator, question, rest, None)
+
+        def quiet(_piece: str) -> None:
+            if on_token is not None:
+                on_token("")
+
+        again = self._generate(generator, question, rest, quiet if on_token else None)
         timings["generate_ms"] += (time.perf_counter() - t0) * 1000
         if again is None or _is_not_found(again):
             return again, None, rest

@@ -404,6 +404,9 @@ class Rag:
 
         ``history``: the earlier questions of a conversation, oldest first; a short
         follow-up ("and who announced it?") is asked with the ones it leans on as context.
+        ``on_token``: the model's draft, piece by piece; while the model is asked once
+        more (a name its passages refute), it is called with empty pieces only, so
+        raising there stops any generation.
         """
         t0 = time.perf_counter()
         if history and isinstance(question, str) and question.strip():

@@ -605,3 +605,29 @@ def test_only_an_answer_still_vague_after_the_check_looks_further(
     answer = answerer.answer("When was the research lab founded?", [passage], [], more=more)
     assert answer.mode == "llm" and answer.citations[0].quote == stated
     assert bool(fetched) is looks_further
+
+
+def test_asking_again_is_not_streamed_but_can_be_stopped(
+    settings: Settings, tmp_path: Path
+) -> None:
+    for name, text in ACME.items():
+        (tmp_path / name).write_text(text)
+    first, second = json.dumps({"answer": "John Smith"}), json.dumps({"answer": "Jane Doe"})
+    rag = _rag(settings, tmp_path, CannedGenerator(first, second))
+    question = "Who is the new chief executive of Acme?"
+    pieces: list[str] = []
+    answer = rag.ask(question, on_token=pieces.append)
+    assert "Jane Doe" in answer.answer
+    # the draft streamed is the first answer; the second pass only sends empty pieces
+    assert "".join(pieces) == first and "" in pieces
+
+    class Gone(Exception):
+        pass
+
+    def leave_during_second_pass(piece: str) -> None:
+        if piece == "":
+            raise Gone
+
+    rag._generator = CannedGenerator(first, second)
+    with pytest.raises(Gone):
+        rag.ask(question, on_token=leave_during_second_pass)
