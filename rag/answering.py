@@ -36,7 +36,16 @@ from rag.embedding import Embedder
 from rag.errors import GenerationError
 from rag.generation import Generator, TokenCallback, parse_json_answer
 from rag.roles import all_leave, asks_current_holder, mentions, names_in, refutes
-from rag.specifics import Vague, fuller_forms, has_day, rewrite, same_date, vague_parts
+from rag.specifics import (
+    MONTH,
+    Vague,
+    dates_in_year,
+    fuller_forms,
+    has_day,
+    rewrite,
+    same_date,
+    vague_parts,
+)
 from rag.support import MONTHS as _MONTHS
 from rag.support import NUMBER_WORDS, content_words, key_facts, missing_facts, overlap
 from rag.support import STOP_WORDS as _STOPWORDS
@@ -512,13 +521,14 @@ class Answerer:
             pool += self._score(question, extra)
         result: tuple[str, list[Citation]] | None = None
         for part in sorted(parts, key=lambda p: -p.start):  # from the end: offsets hold
+            # best fit first: of the sentences stating a form, the first that supports
+            # it is cited; one naming "Rafael Nadal" in a headline is a poorer citation
+            # than the one saying he "clinched the year-end No. 1"
+            offered = sorted(((s, forms(s, part)) for s in pool), key=lambda sf: -sf[0].fit)
             passing = []
-            for form in sorted({f for s in pool for f in forms(s, part)}):
+            for form in sorted({f for _, fs in offered for f in fs}):
                 candidate = rewrite(text, part, form)
-                # the best fit of the sentences stating it that supports it: one
-                # naming "Rafael Nadal" in a headline is a poorer citation than the one
-                # saying he "clinched the year-end No. 1"
-                stating = sorted((s for s in pool if form in forms(s, part)), key=lambda s: -s.fit)
+                stating = [s for s, fs in offered if form in fs]
                 found = next(
                     (
                         c
@@ -941,13 +951,9 @@ def _dates(text: str) -> set[str]:
     return {f for f in key_facts(text) if _DATE_FACT.match(f) or f in _MONTHS}
 
 
-_MONTH_NAME = (
-    r"(?:January|February|March|April|May|June|July|August|September|October|November"
-    r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
-)
 # A web page's date before its snippet: "Oct 6, 2021 ... ". It dates the page; the text
 # after it says what happened.
-_PAGE_DATE = re.compile(rf"^\s*{_MONTH_NAME} \d{{1,2}}, (?:1[89]|20)\d\d\s*(?:\.\.\.|…)\s*")
+_PAGE_DATE = re.compile(rf"^\s*{MONTH} \d{{1,2}}, (?:1[89]|20)\d\d\s*(?:\.\.\.|…)\s*")
 
 
 def _body(text: str, offset: int) -> str:
@@ -955,10 +961,6 @@ def _body(text: str, offset: int) -> str:
     return _PAGE_DATE.sub("", text, count=1) if offset == 0 else text
 
 
-_DATED_YEAR = re.compile(
-    rf"\b(?:{_MONTH_NAME} \d{{1,2}}(?:st|nd|rd|th)?,? |\d{{1,2}}(?:st|nd|rd|th)? (?:of )?"
-    rf"{_MONTH_NAME},? |{_MONTH_NAME},? )((?:1[89]|20)\d\d)\b"
-)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 SPECIFIC_CLAIM_WORDS = 8
 
@@ -972,7 +974,7 @@ def _specific_date(claim: str, unit: Sentence) -> str:
         return claim
     year = years.pop()
     text = _body(unit.text, unit.start - unit.passage.chunk.start)
-    found = {m.group(0) for m in _DATED_YEAR.finditer(text) if m.group(1) == year}
+    found = dates_in_year(year, text)
     if len(found) != 1:
         return claim
     return _YEAR.sub(found.pop(), claim, count=1)

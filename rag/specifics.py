@@ -18,14 +18,14 @@ _MONTH_NAME = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
     r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\b"
 )
-_MONTH = rf"{_MONTH_NAME}\.?"
+MONTH = rf"{_MONTH_NAME}\.?"  # a month's name or abbreviation: "May", "Sept."
 _YEAR = r"(?:1[89]|20)\d\d"
 # A year standing alone ("2020", "in 2020"): not "late 2020", "May 2020", "2019-20".
 _BARE_YEAR = re.compile(rf"(?:(?<=^)|(?<=^in )|(?<=\sin )|(?<=^In ))({_YEAR})(?![\w-])")
 # "May 29, 2020", "29 May 2020", "May 2020": a month (and day) of that year.
 _DATED = re.compile(
-    rf"\b(?:{_MONTH} (\d{{1,2}})(?:st|nd|rd|th)?,? |(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?"
-    rf"{_MONTH},? |{_MONTH},? )({_YEAR})\b"
+    rf"\b(?:{MONTH} (\d{{1,2}})(?:st|nd|rd|th)?,? |(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?"
+    rf"{MONTH},? |{MONTH},? )({_YEAR})\b"
 )
 _MONTH_WORD = re.compile(rf"\b{_MONTH_NAME}")
 _LETTER = r"[^\W\d_]"
@@ -62,12 +62,18 @@ def fuller_forms(vague: Vague, text: str) -> set[str]:
     """The forms ``text`` states of the vague part: a month (and day) of the year, or a
     first name with the initial's letter before the surname."""
     if vague.kind == "year":
-        return {m.group(0) for m in _DATED.finditer(text) if m.group(3) == vague.key}
+        return dates_in_year(vague.key, text)
     initial, surname = vague.key[0], vague.key.split(".")[-1].strip()
     pattern = re.compile(
         rf"(?<![\w.])({initial}{_LETTER}+)(?: [A-Z]\.)? {re.escape(surname)}\b(?![-'’]\w)"
     )
     return {m.group(0) for m in pattern.finditer(text)}
+
+
+def dates_in_year(year: str, text: str) -> set[str]:
+    """The dates ``text`` states in ``year``, as it words them: "May 29, 2020", "29 May
+    2020", "May 2020"."""
+    return {m.group(0) for m in _DATED.finditer(text) if m.group(3) == year}
 
 
 def rewrite(text: str, vague: Vague, form: str) -> str:
