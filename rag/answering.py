@@ -8,7 +8,7 @@
    must reply with JSON ``{"answer": "..."}``: a grammar makes anything else
    impossible. It never numbers sources; we compute citations.
 4. Every sentence of the answer is checked against the candidate sentences
-   (:mod:`rag.support`); unsupported sentences are dropped, supported ones cite
+   (:mod:`rag.text`); unsupported sentences are dropped, supported ones cite
    the tightest span (a sentence, or two adjacent ones). A name the passages say left
    the role asked about, or lost where the question asks who won, is never supported
    (:mod:`rag.roles`); the model is asked once more without it. A bare year or an
@@ -46,9 +46,9 @@ from rag.specifics import (
     same_date,
     vague_parts,
 )
-from rag.support import MONTHS as _MONTHS
-from rag.support import NUMBER_WORDS, content_words, key_facts, missing_facts, overlap
-from rag.support import STOP_WORDS as _STOPWORDS
+from rag.text import MONTHS as _MONTHS
+from rag.text import NUMBER_WORDS, content_words, key_facts, missing_facts, overlap
+from rag.text import STOP_WORDS as _STOPWORDS
 from rag.types import Answer, Chunk, Citation, Hit
 
 # Calibrated with `rag eval` on the seeds QA set and the RGB dev set (docs/evaluation.md).

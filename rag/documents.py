@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from rag.errors import PathNotFoundError, UnreadableDocumentError
-from rag.support import MONTHS as _MONTHS
+from rag.text import MONTHS as _MONTHS
 from rag.types import Document
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")

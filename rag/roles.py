@@ -21,7 +21,7 @@ import re
 from collections.abc import Set
 from dataclasses import dataclass
 
-from rag.support import STOP_WORDS, content_words
+from rag.text import STOP_WORDS, content_words
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 from rag import Answer, Rag, Settings
 from rag.answering import Passage, Sentence, _fit_bonus, answer_kind, holds_kind
 from rag.streaming import AnswerTextStream
-from rag.support import content_words, key_facts, missing_facts
+from rag.text import content_words, key_facts, missing_facts
 from rag.testing import CannedGenerator, HashEmbedder
 from rag.types import Chunk
 

@@ -1,4 +1,7 @@
-"""Does a passage support a claim? Key facts must occur there, and meaning must be close.
+"""Text primitives shared by the answer path: one tokenizer, one stop-word list, months,
+numbers and the key facts (numbers, dates, names) a claim states.
+
+Does a passage support a claim? Key facts must occur there, and meaning must be close.
 
 A claim's *key facts* are its numbers, years, months and names (capitalised
 words that do not open the sentence). A sentence of a source supports a claim
