@@ -9,6 +9,7 @@ new generation up with :meth:`FolderStore.refresh`.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +39,8 @@ class FolderStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.view: _View | None = None
+        self._swap_lock = threading.Lock()
+        self._unloadable = -1  # a generation that failed to load: not retried by stale()
         if storage.exists(path):
             self.view = _View(storage.load(path))
 
@@ -127,16 +130,40 @@ class FolderStore:
             if ids:
                 snap.store.add(np.array(ids, dtype=np.int64), vectors)
         storage.save(self.path, snap)
-        self.view = _View(snap)
+        self._swap(_View(snap))
+
+    def stale(self) -> bool:
+        """Whether ``CURRENT`` names a generation other than the loaded one (one small read).
+
+        A generation that failed to load says no until ``CURRENT`` changes again, so a bad
+        write is not reloaded over and over while the previous generation keeps serving.
+        """
+        if not storage.exists(self.path):
+            return False
+        gen = storage.current_generation(self.path)
+        return gen != self._unloadable and (self.view is None or self.view.snap.generation != gen)
 
     def refresh(self) -> bool:
+        """Load the live generation if it is new; readers keep the old view until the swap."""
         if not storage.exists(self.path):
             return False
         gen = storage.current_generation(self.path)
         if self.view is not None and self.view.snap.generation == gen:
             return False
-        self.view = _View(storage.load(self.path))
-        return True
+        try:
+            view = _View(storage.load(self.path))
+        except Exception:
+            self._unloadable = gen
+            raise
+        return self._swap(view)
+
+    def _swap(self, view: _View) -> bool:
+        # A slow load finishing after a newer write must not replace it with an older view.
+        with self._swap_lock:
+            if self.view is not None and self.view.snap.generation >= view.snap.generation:
+                return False
+            self.view = view
+            return True
 
     def close(self) -> None:
         pass
