@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,10 +38,11 @@ from rag.errors import (
 from rag.generation import Generator, LlamaCppGenerator, TokenCallback
 from rag.retrieval import Scored, fuse
 from rag.scripts import unseen_scripts
-from rag.storage import Snapshot
 from rag.stores import Batch, DocRecord, IndexMeta, NewDocument, Store, open_store
-from rag.stores.folder import FolderStore
 from rag.types import Answer, Document, DocumentInfo, Hit, IndexSummary
+
+if TYPE_CHECKING:  # the folder store's format; other stores have none
+    from rag.storage import Snapshot
 
 log = logging.getLogger("rag")
 
@@ -58,14 +59,17 @@ class Rag:
         *,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        store: Store | None = None,
     ) -> None:
+        """``store``: an index already opened (any :class:`rag.stores.Store`); the Rag
+        owns it from then on and closes it in :meth:`close`."""
         self.settings = settings or Settings()
         self.path = Path(self.settings.index).expanduser().resolve()
         self._embedder = embedder
         self._generator = generator
         self._write_lock = threading.Lock()
         self._model_lock = threading.Lock()
-        self._store: Store | None = None
+        self._store: Store | None = store
         self._bm25_pool: ThreadPoolExecutor | None = None
 
     # -- opening -------------------------------------------------------------------------
@@ -79,13 +83,20 @@ class Rag:
         create: bool = False,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        store: Store | None = None,
     ) -> Rag:
-        """Open the index at ``path``; with ``create=True`` a missing index starts empty."""
+        """Open the index at ``path``; with ``create=True`` a missing index starts empty.
+
+        ``store``: use this store (a :class:`rag.stores.Store`, such as
+        ``rag.stores.open_store("milvus://host:19530", folder)`` or one of your own)
+        instead of the one ``settings.store`` / ``path`` name; it is checked the same way.
+        """
         settings = settings or Settings()
         if path is not None:
             settings = settings.model_copy(update={"index": Path(path)})
         rag = cls(settings, embedder=embedder, generator=generator)
-        store = open_store(settings.store, rag.path)
+        if store is None:
+            store = open_store(settings.store, rag.path)
         meta = store.meta()
         if meta is not None:
             rag._check_embedder(meta, store.location)
@@ -102,6 +113,12 @@ class Rag:
         """Release the store (a Milvus connection); the folder store holds nothing open."""
         if self._store is not None:
             self._store.close()
+
+    def __enter__(self) -> Rag:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def embedder(self) -> Embedder:
@@ -163,10 +180,10 @@ class Rag:
 
     def _snapshot(self) -> Snapshot:
         """The live generation of a folder index (tests and benchmarks look inside)."""
-        store = self.store
-        if not isinstance(store, FolderStore):
+        snapshot: Snapshot | None = getattr(self.store, "snapshot", None)
+        if snapshot is None:
             raise TypeError("only a folder index has snapshots")
-        return store.snapshot
+        return snapshot
 
     # -- writing -------------------------------------------------------------------------
 
