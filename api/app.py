@@ -11,12 +11,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
+from api import serving
 from api.docs import install_docs, offline_assets
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import BearerAuthMiddleware, BodyLimitMiddleware
@@ -90,8 +90,10 @@ def create_app(
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the service with uvicorn until interrupted (``rag serve``)."""
+    """Run the service with uvicorn until interrupted (``rag serve``), with the timeouts
+    and limits of :class:`ApiSettings` (see :mod:`api.serving`)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
-    app = create_app(settings)
+    api_settings = ApiSettings()
+    app = create_app(settings, api_settings=api_settings)
     log.info("loading models (llm %s); /readyz turns 200 when done", settings.llm)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    serving.run(app, api_settings, host=host, port=port)

@@ -35,7 +35,8 @@ class Service:
         self.load_error: str | None = None
         self._rag: Rag | None = None
         self._reload_lock = threading.Lock()
-        self._checked_at = 0.0
+        self._checked_at = -float("inf")
+        self._last_problem: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -82,19 +83,50 @@ class Service:
         return rag
 
     def reader(self) -> Rag:
-        """The library, after picking up a generation another process may have written."""
+        """The library. When another process has written a newer generation, a worker thread
+        loads it and swaps it in whole; until then this and every other request read the
+        generation they have, so a reload never holds up the event loop."""
         rag = self.rag
-        interval = self.api.reload_seconds
         now = time.monotonic()
-        if interval and now - self._checked_at >= interval and self._reload_lock.acquire(False):
+        if now - self._checked_at >= self.api.reload_seconds:
+            self._checked_at = now
             try:
-                self._checked_at = now
-                rag.reload()
-            except RagError as exc:  # keep serving the view we have
-                log.warning("could not reload the index: %s", exc)
-            finally:
-                self._reload_lock.release()
+                stale = rag.stale()  # one small file read
+            except RagError as exc:
+                self._problem(exc)
+                return rag
+            if stale and self._reload_lock.acquire(blocking=False):
+                threading.Thread(target=self._reload, args=(rag,), name="rag-reload",
+                                 daemon=True).start()  # fmt: skip
         return rag
+
+    def fresh(self) -> Rag:
+        """The library brought up to date before returning (waiting for a reload under way).
+
+        For writes and deletes, on a worker thread under :attr:`write_lock`, so that a
+        document another process has just added is found; errors propagate."""
+        rag = self.rag
+        with self._reload_lock:
+            rag.reload()
+        return rag
+
+    def _reload(self, rag: Rag) -> None:
+        t0 = time.perf_counter()
+        try:
+            rag.reload()
+        except Exception as exc:  # keep serving the generation we have
+            self._problem(exc)
+        else:
+            self._last_problem = None
+            log.info("index reloaded in %.2f s", time.perf_counter() - t0)
+        finally:
+            self._reload_lock.release()
+
+    def _problem(self, exc: Exception) -> None:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if message != self._last_problem:  # once per problem, not once per request
+            self._last_problem = message
+            log.warning("could not reload the index (serving the previous one): %s", message)
 
     # -- limits --------------------------------------------------------------------------
 

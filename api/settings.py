@@ -34,7 +34,28 @@ class ApiSettings(BaseSettings):
         default="", description="Comma-separated origins allowed by CORS; empty means CORS off."
     )
     reload_seconds: float = Field(
-        default=2.0, ge=0, description="How often to look for a generation written elsewhere."
+        default=0.0,
+        ge=0,
+        description="Least time between two looks for a generation written elsewhere "
+        "(0: before every request; a look is one small file read, the reload runs on a thread).",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers, from connecting or "
+        "from the previous response; then the connection is closed.",
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle kept-alive connection is closed after this long."
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=4,
+        description="Open connections; beyond it the one waiting longest for its headers "
+        "is closed to make room.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Largest request line plus headers (400 beyond)."
     )
 
     @field_validator("api_key")

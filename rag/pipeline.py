@@ -342,8 +342,15 @@ class Rag:
             return None
         return "".join(pieces[p] for p in range(start, end))
 
+    def stale(self) -> bool:
+        """Whether :meth:`reload` has something to pick up; cheap for a folder index (one
+        small file read), so a server can ask before every request. Other stores say yes."""
+        stale = getattr(self.store, "stale", None)
+        return True if stale is None else bool(stale())
+
     def reload(self) -> None:
-        """Pick up a newer generation written by another process."""
+        """Pick up a newer generation written by another process. Searches running meanwhile
+        keep reading the generation they started with; the new one is swapped in whole."""
         store = self.store
         if store.refresh():
             meta = store.meta()

@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.schemas import DocumentOut, SummaryOut, TextDocumentRequest
 from api.service import Service, ServiceDep
 from api.uploads import is_upload, store_and_index
-from rag import IndexNotFoundError, Rag
+from rag import BadInputError, IndexNotFoundError, Rag
 from rag.documents import doc_id_for, text_document
 from rag.types import IndexSummary
 
@@ -97,15 +97,21 @@ async def _add_files(request: Request, service: Service, rag: Rag) -> dict[str, 
 @router.delete("/v1/documents/{doc_id}", response_model=SummaryOut,
                summary="Delete a document (and its uploaded file)")  # fmt: skip
 def delete_document(doc_id: str, service: ServiceDep) -> dict[str, Any]:
-    rag = service.rag
-    with service.write_lock:
+    missing = ApiError(404, f"no document with id '{doc_id[:80]}'")
+    with service.write_lock:  # a worker thread: this handler is sync
+        rag = service.fresh()  # a document `rag index` added a moment ago is found
         try:
             match = [d for d in rag.documents() if d.doc_id == doc_id]
         except IndexNotFoundError:
             match = []
         if not match:
-            raise ApiError(404, f"no document with id '{doc_id[:80]}'")
-        summary = rag.remove(doc_id)
+            raise missing
+        try:
+            summary = rag.remove(doc_id)  # decided again under the index's writer lock
+        except BadInputError:
+            raise missing from None
+        if not summary.removed:  # another process removed it in between
+            raise missing
         if is_upload(service.uploads, match[0].source):
             Path(match[0].source).unlink(missing_ok=True)
     return _summary(summary, [doc_id])

@@ -20,6 +20,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from api.serving import server_config
+from api.settings import ApiSettings
 from rag import Rag, Settings
 from rag.testing import CannedGenerator, HashEmbedder
 
@@ -65,9 +67,14 @@ def free_port() -> int:
 class LiveServer:
     """An app served by uvicorn on a loopback port, in a thread of this process."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, *, api: ApiSettings | None = None) -> None:
+        """With ``api``, uvicorn runs with its timeouts and limits, as `rag serve` does."""
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = (
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+            if api is None
+            else server_config(app, api, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
