@@ -1,5 +1,9 @@
 """Fakes for fast unit tests (never what a user runs): a deterministic embedder and a
 canned generator. Pass them in: ``Rag(settings, embedder=HashEmbedder(), generator=...)``.
+
+The contract tests every store, embedder and generator passes (:class:`StoreContract`,
+:class:`EmbeddingContract`, :class:`GeneratorContract`) live in :mod:`rag.testing_contracts`
+and are importable from here; they import pytest, so they load on first use.
 """
 
 from __future__ import annotations
@@ -7,11 +11,38 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.errors import GenerationError
 from rag.generation import Messages, TokenCallback
+
+if TYPE_CHECKING:
+    from rag.testing_contracts import (
+        ANSWER_SCHEMA,
+        EmbeddingContract,
+        GeneratorContract,
+        StoreContract,
+    )
+
+__all__ = [
+    "ANSWER_SCHEMA",
+    "CannedGenerator",
+    "EmbeddingContract",
+    "GeneratorContract",
+    "HashEmbedder",
+    "StoreContract",
+]
+_CONTRACTS = {"ANSWER_SCHEMA", "EmbeddingContract", "GeneratorContract", "StoreContract"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CONTRACTS:  # imported here, not above: the contracts import pytest
+        from rag import testing_contracts
+
+        return getattr(testing_contracts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class HashEmbedder:
@@ -47,10 +78,15 @@ class HashEmbedder:
 
 
 class CannedGenerator:
-    """Returns the given replies in order (the last one repeats); records the prompts."""
+    """Returns the given replies in order (the last one repeats); records the prompts.
 
-    def __init__(self, *replies: str) -> None:
+    Like a real model it has a context: a prompt longer than ``context`` characters is a
+    :class:`GenerationError` (recorded all the same).
+    """
+
+    def __init__(self, *replies: str, context: int = 200_000) -> None:
         self._replies = list(replies) or ['{"answer": "NOT FOUND"}']
+        self._context = context
         self.prompts: list[Messages] = []
 
     @property
@@ -66,6 +102,8 @@ class CannedGenerator:
         on_token: TokenCallback | None = None,
     ) -> str:
         self.prompts.append(messages)
+        if sum(len(m["content"]) for m in messages) > self._context:
+            raise GenerationError(f"the prompt is longer than the context ({self._context} chars)")
         reply = self._replies[min(len(self.prompts) - 1, len(self._replies) - 1)]
         if on_token is not None:
             for i in range(0, len(reply), 4):

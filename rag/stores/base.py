@@ -1,5 +1,6 @@
-"""The two store contracts (tests/test_store_contract.py runs the Store contract against
-every implementation; FaissStore, the one VectorStore, is exercised through the folder store).
+"""The two store contracts (:class:`rag.testing.StoreContract` holds the tests of the Store
+contract, which tests/test_store_contract.py runs against every implementation; FaissStore,
+the one VectorStore, is exercised through the folder store).
 
 * :class:`VectorStore`: unit vectors keyed by integer chunk ids (FAISS inside an
   index folder).
