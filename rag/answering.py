@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rag.answer.reading import Passage
 from rag.chunking import split_sentences
 from rag.embedding import Embedder
 from rag.errors import GenerationError
@@ -93,18 +94,6 @@ ANSWER_SCHEMA = {
     "required": ["answer"],
 }
 _DATE_FACT = re.compile(r"^(?:1[89]|20)\d\d$")
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A retrieved chunk with the metadata needed to cite inside it."""
-
-    chunk: Chunk
-    source: str
-    title: str
-    date: str | None
-    line: int
-    score: float
 
 
 @dataclass(frozen=True)

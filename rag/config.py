@@ -77,6 +77,24 @@ class Settings(BaseSettings):
         "by a llama.cpp built with AMX, whose kernels crash on some Xeon CPUs "
         "(docs/benchmarks.md, 'Weight repacking').",
     )
+    answer_path: Literal["steps", "legacy"] = Field(
+        default="steps",
+        description="Which answer path runs: the step pipeline (rag.answer) or the legacy "
+        "rule-based one, kept only until the four-set comparison is done.",
+    )
+    evidence_threshold: float = Field(
+        default=0.35, description="Abstain without asking the model below this evidence."
+    )
+    support_threshold: float = Field(
+        default=0.5,
+        description="Abstain when the model's own P(yes) that the passages state its answer "
+        "is below this.",
+    )
+    answer_off: str = Field(
+        default="",
+        description="Steps of the answer path to switch off, comma-separated (an ablation "
+        "switch; names in rag.answer.STEPS). Empty: every step runs.",
+    )
     batch_size: int = Field(default=32, ge=1, le=4096, description="Embedding batch size.")
     ingest_batch: int = Field(
         default=2048,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import statistics
 import sys
 from dataclasses import dataclass
@@ -127,17 +128,24 @@ def evaluate_file(
     if corpus and build:
         rag.add_documents(corpus, progress=progress)
     k = k or settings.top_k
+    rows = evaluate_items(rag, items, k, progress=progress)
+    return _report(rows, fmt, str(path), settings, k)
+
+
+def evaluate_items(
+    rag: Any, items: list[Item], k: int, *, progress: bool = False
+) -> list[dict[str, Any]]:
+    """One scored row per question, asked of ``rag`` (a :class:`rag.Rag`)."""
     rows: list[dict[str, Any]] = []
     for i, item in enumerate(items, start=1):
         sources: list[Any] = []
         answer = rag.ask(item.question, k, on_sources=sources.extend)
         # hit@k scores the passages the answer was made from (one retrieval per question)
-        hits = sources
-        rows.append(_score(rag, item, answer, [h.text for h in hits]))
+        rows.append(_score(rag, item, answer, [h.text for h in sources]))
         if progress:
             mark = "ok" if rows[-1]["correct"] else "--"
             print(f"[{i}/{len(items)}] {mark} {item.question[:70]}", file=sys.stderr)
-    return _report(rows, fmt, str(path), settings, k)
+    return rows
 
 
 def _score(rag: Any, item: Item, answer: Answer, hit_texts: list[str]) -> dict[str, Any]:
@@ -150,6 +158,8 @@ def _score(rag: Any, item: Item, answer: Answer, hit_texts: list[str]) -> dict[s
         "answer": answer.answer,
         "mode": answer.mode,
         "evidence": round(answer.evidence, 4),
+        "support": answer.support,
+        "matches": matches(answer.answer, item.gold) if item.answerable else False,
         "correct": answer.answerable and matches(answer.answer, item.gold)
         if item.answerable
         else not answer.answerable,
@@ -170,6 +180,16 @@ def _exact(rag: Any, c: Any) -> bool:
     if src.suffix.lower() in {".txt", ".md", ".markdown"} and src.is_file():
         return src.read_text("utf-8")[c.start : c.end] == c.quote
     return True
+
+
+def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval (95% by default) of a proportion, or ``None`` for n=0."""
+    if n == 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
 
 
 def _report(
@@ -196,6 +216,14 @@ def _report(
         "abstention_accuracy": ratio(sum(r["correct"] for r in unanswerable), len(unanswerable)),
         "false_abstentions": sum(1 for r in answerable if not r["answerable"]),
         "span_violations": sum(r["span_violations"] for r in rows),
+        "n": {"answerable": len(answerable), "unanswerable": len(unanswerable), "cited": cited},
+        "ci95": {
+            "accuracy": wilson(sum(r["correct"] for r in answerable), len(answerable)),
+            "citation_precision": wilson(sum(r["precise_citations"] for r in answerable), cited),
+            "abstention_accuracy": wilson(
+                sum(r["correct"] for r in unanswerable), len(unanswerable)
+            ),
+        },
         "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else 0.0,
         "latency_p95_ms": round(_percentile(latencies, 0.95), 1),
         "rows": rows,

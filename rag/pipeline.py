@@ -16,30 +16,52 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.answering import Answerer, Passage
-from rag.chunking import chunk_document, line_of
+from rag import source_text
+from rag.answer import Answerer, AnswerOptions, Passage
+from rag.answering import Answerer as LegacyAnswerer
+from rag.chunking import chunk_document, lines_of
 from rag.config import Settings
 from rag.conversation import with_context
-from rag.documents import doc_id_for, iter_files, read_document, text_document
+from rag.documents import (
+    display_path,
+    doc_id_for,
+    iter_files,
+    page_of,
+    read_document,
+    text_document,
+)
 from rag.embedding import Embedder, make_embedder
 from rag.errors import (
     BadInputError,
+    DocumentNotFoundError,
     EmbeddingMismatchError,
     EmptyQuestionError,
     IndexNotFoundError,
+    PathNotFoundError,
     RagError,
     UnreadableDocumentError,
 )
 from rag.generation import Generator, LlamaCppGenerator, TokenCallback
 from rag.retrieval import Scored, fuse
 from rag.scripts import unseen_scripts
+from rag.source_text import DocumentText
 from rag.stores import Batch, DocRecord, IndexMeta, NewDocument, Store, open_store
-from rag.types import Answer, Document, DocumentInfo, Hit, IndexSummary
+from rag.types import (
+    Answer,
+    Chunk,
+    Citation,
+    Document,
+    DocumentInfo,
+    Hit,
+    IndexSummary,
+    Skipped,
+)
 
 if TYPE_CHECKING:  # the folder store's format; other stores have none
     from rag.storage import Snapshot
@@ -206,7 +228,7 @@ class Rag:
         named = {p.expanduser().resolve() for p in path_list if not p.is_dir()}
         # Files named directly are read before anything is written, so a bad one loses nothing.
         named_docs = {f: read_document(f) for f in files if f in named}
-        skipped: list[str] = []
+        skipped: list[Skipped] = []
 
         def documents() -> Iterator[Document]:
             for f in files:
@@ -215,8 +237,9 @@ class Rag:
                     continue
                 try:
                     yield read_document(f)
-                except UnreadableDocumentError as exc:
-                    skipped.append(str(exc))
+                except (UnreadableDocumentError, PathNotFoundError) as exc:
+                    # read_document turns every failure of one file into these: skip it.
+                    skipped.append(Skipped.of(display_path(f), str(exc)))
                     if on_skip:
                         on_skip(str(exc))
 
@@ -231,6 +254,10 @@ class Rag:
 
     def remove(self, doc_id_or_path: str) -> IndexSummary:
         """Delete a document by id or by source path."""
+        return self._write(iter(()), 0, remove=(self._record(doc_id_or_path).doc_id,))
+
+    def _record(self, doc_id_or_path: str) -> DocRecord:
+        """The document with this id or source path; DocumentNotFoundError if none."""
         documents = self.store.documents()
         key = doc_id_or_path
         if key not in documents:
@@ -238,9 +265,9 @@ class Rag:
         if key not in documents:
             matches = [d for d in documents.values() if d.source == doc_id_or_path]
             if not matches:
-                raise BadInputError(f"no document '{doc_id_or_path}' in the index")
+                raise DocumentNotFoundError(f"no document '{doc_id_or_path[:200]}' in the index")
             key = matches[0].doc_id
-        return self._write(iter(()), 0, remove=(key,))
+        return documents[key]
 
     def _write(
         self,
@@ -249,7 +276,7 @@ class Rag:
         *,
         remove: Sequence[str],
         progress: bool = False,
-        skipped: list[str] | None = None,
+        skipped: list[Skipped] | None = None,
     ) -> IndexSummary:
         store = self.store
         with self._write_lock, store.writing():
@@ -307,11 +334,13 @@ class Rag:
                 tally.updated += 1
             else:
                 tally.added += 1
-            chunks = chunk_document(doc.doc_id, doc.text, meta.chunk_size, meta.chunk_overlap, 0)
+            chunks = chunk_document(
+                doc.doc_id, doc.text, meta.chunk_size, meta.chunk_overlap, 0, doc.page_starts
+            )
             record = DocRecord(
                 doc.doc_id, doc.source, doc.title, doc.hash, doc.date, (), doc.page_starts
             )
-            lines = tuple(line_of(doc.text, c.start) for c in chunks)
+            lines = tuple(lines_of(doc.text, [c.start for c in chunks]))
             pending.append(NewDocument(record, tuple(chunks), lines))
             texts.extend(f"{doc.title}\n\n{c.text}" for c in chunks)
             if len(texts) >= self.settings.ingest_batch:
@@ -327,6 +356,30 @@ class Rag:
             DocumentInfo(d.doc_id, d.source, d.title, d.hash, d.date, len(d.chunk_ids))
             for d in sorted(self.store.documents().values(), key=lambda d: d.source)
         ]
+
+    def document_text(
+        self,
+        doc_id_or_path: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        context: int | None = None,
+    ) -> DocumentText:
+        """The text of a document (what offsets point into), whole or, with ``start`` and
+        ``end``, that span and ``context`` characters each side: a citation in its place.
+
+        Read again from the source file when it is unchanged, else rebuilt from the stored
+        chunks (see :mod:`rag.source_text`). Raises DocumentNotFoundError for an unknown
+        document and BadInputError for a span outside its text.
+        """
+        record = self._record(doc_id_or_path)
+        text = source_text.from_file(record)
+        exact = text is not None
+        if text is None:
+            text = source_text.from_chunks(
+                s.chunk for s in self.store.chunks(record.chunk_ids).values()
+            )
+        return source_text.window(record, text, exact=exact, start=start, end=end, context=context)
 
     def span_text(self, doc_id: str, start: int, end: int) -> str | None:
         """``document.text[start:end]`` rebuilt from the stored chunks, or ``None``."""
@@ -441,19 +494,36 @@ class Rag:
         hits = [_hit(p, s) for p, s in retrieved]
         if on_sources:
             on_sources(hits)
-        answerer = Answerer(
-            self.embedder,
-            self.generator if use_llm else None,
-            max_tokens=self.settings.max_answer_tokens,
-            prompt_chars=self.settings.prompt_chars,
-        )
-        answer = answerer.answer(
-            q,
-            [p for p, _ in retrieved],
-            hits,
-            on_token=on_token,
-            more=lambda: [p for p, _ in self._passages(rest)],
-        )
+        passages = [p for p, _ in retrieved]
+        read = list(passages)  # and any the answer path fetched further, for citation pages
+
+        def more() -> list[Passage]:
+            further = [p for p, _ in self._passages(rest)]
+            read.extend(further)
+            return further
+
+        if self.settings.answer_path == "legacy":
+            legacy = LegacyAnswerer(
+                self.embedder,
+                self.generator if use_llm else None,
+                max_tokens=self.settings.max_answer_tokens,
+                prompt_chars=self.settings.prompt_chars,
+            )
+            answer = legacy.answer(
+                q, passages, hits, on_token=on_token, more=more,
+            )  # fmt: skip
+        else:
+            s = self.settings
+            options = AnswerOptions(
+                prompt_chars=s.prompt_chars,
+                max_tokens=s.max_answer_tokens,
+                evidence_threshold=s.evidence_threshold,
+                support_threshold=s.support_threshold,
+                off=AnswerOptions.parse_off(s.answer_off),
+            )
+            answerer = Answerer(self.embedder, self.generator if use_llm else None, options)
+            answer = answerer.answer(q, passages, hits, on_token=on_token)
+        answer.citations = self._paged(answer.citations, read)
         answer.timings = {
             "retrieve_ms": (t1 - t0) * 1000,
             **answer.timings,
@@ -462,9 +532,45 @@ class Rag:
         return answer
 
 
+    def _paged(self, citations: list[Citation], read: Sequence[Passage]) -> list[Citation]:
+        """The citations, each with the page its span starts on (the answer path builds
+        them without one). The page comes from the chunk the span lies in, stored at
+        ingest; when that chunk runs over a page break, from the page offsets stored with
+        its document. None for unpaged formats and for indexes written before pages."""
+        within = {c.n: _containing(c, read) for c in citations if c.page is None}
+        paged = [ch for ch in within.values() if ch is not None and ch.page is not None]
+        if not paged:
+            return citations
+        stored = self.store.chunks([ch.chunk_id for ch in paged])
+        out = []
+        for c in citations:
+            chunk = within.get(c.n)
+            if chunk is None or chunk.page is None:
+                out.append(c)
+                continue
+            found = stored.get(chunk.chunk_id)
+            starts = found.document.page_starts if found is not None else ()
+            out.append(replace(c, page=page_of(starts, c.start) if starts else chunk.page))
+        return out
+
+
+def _containing(c: Citation, read: Sequence[Passage]) -> Chunk | None:
+    """The chunk of ``read`` that holds the start of citation ``c`` (the latest-starting
+    one when chunks overlap, the nearest to any page break before it)."""
+    best: Chunk | None = None
+    for p in read:
+        ch = p.chunk
+        inside = ch.doc_id == c.doc_id and ch.start <= c.start < ch.end
+        if inside and (best is None or ch.start > best.start):
+            best = ch
+    return best
+
+
 def _hit(p: Passage, score: float) -> Hit:
     c = p.chunk
-    return Hit(c.doc_id, p.source, p.title, c.start, c.end, c.text, score, c.chunk_id, p.line)
+    return Hit(
+        c.doc_id, p.source, p.title, c.start, c.end, c.text, score, c.chunk_id, p.line, c.page
+    )
 
 
 class _Tally:

@@ -29,6 +29,15 @@ class Chunk:
     start: int
     end: int
     text: str
+    # 1-based page its start lies on (PDFs), set once at ingest; None for other formats.
+    page: int | None = None
+
+
+def place(source: str, line: int, page: int | None = None) -> str:
+    """Where a span is, for a person: ``report.pdf p. 7`` in a paged format (PDF), else
+    ``notes.md:12`` (file name and line); a source that is not a path is kept whole."""
+    name = source.rsplit("/", 1)[-1] if source.startswith("/") else source
+    return f"{name} p. {page}" if page is not None else f"{name}:{line}"
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,8 @@ class Hit:
     score: float
     chunk_id: int = -1
     line: int = 1
+    # 1-based page of ``start`` in a paged format (PDF); None otherwise.
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -77,6 +88,8 @@ class Citation:
     quote: str
     line: int = 1
     date: str | None = None
+    # 1-based page of ``start`` in a paged format (PDF); None otherwise.
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +105,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"
     evidence: float = 0.0
+    # P(yes) the model gave to "do the passages state this answer?" (None: not asked)
+    support: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,7 +118,22 @@ class Answer:
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
             "mode": self.mode,
             "evidence": round(self.evidence, 4),
+            "support": None if self.support is None else round(self.support, 4),
         }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file a folder run left out, and why (``rag index --json``: ``skipped``)."""
+
+    path: str
+    reason: str
+
+    @classmethod
+    def of(cls, path: str, message: str) -> Skipped:
+        """From an error message that starts with the path, as the readers' do."""
+        prefix = f"{path}: "
+        return cls(path, message[len(prefix) :] if message.startswith(prefix) else message)
 
 
 @dataclass(frozen=True)
@@ -115,7 +145,7 @@ class IndexSummary:
     removed: int
     chunks: int
     embedded: int
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

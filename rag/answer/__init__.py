@@ -1,0 +1,206 @@
+"""From retrieved passages to a checked answer, in named steps.
+
+1. :mod:`~rag.answer.reading` cuts the passages into sentences and ranks them against
+   the question; the best relevance is the *evidence*. Below ``evidence_threshold``
+   the documents are off topic and we abstain without asking the model
+   (step ``evidence_gate``).
+2. The model reads windows around the best sentences (step ``windows``; off: the
+   sentences alone), each headed by its document's title (step ``titles``), and
+   answers in one short sentence or says ``NOT FOUND``
+   (:mod:`~rag.answer.generate`).
+3. The same model, on the prompt it holds, says whether the passages state that answer;
+   below ``support_threshold`` we abstain (step ``judge``).
+4. Each sentence of the answer must be stated in a span of what the model read, which
+   it cites (:mod:`~rag.answer.verify`; step ``verify``). If no sentence is, the best
+   sentences are quoted instead (step ``fallback``; off: abstain).
+
+Without an LLM the answer is the best sentence quoted. Each step can be switched off
+by name (``Settings.answer_off``) to measure what it earns (docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+from rag.answer.generate import generate, is_not_found, messages_for, support_probability
+from rag.answer.reading import Passage, Sentence, Window, rank, sentences_of, windows
+from rag.answer.verify import Claim, supported
+from rag.embedding import Embedder
+from rag.errors import BadInputError
+from rag.generation import Generator, TokenCallback
+from rag.types import Answer, Citation, Hit
+
+__all__ = ["STEPS", "AnswerOptions", "Answerer", "Passage"]
+
+STEPS = ("evidence_gate", "windows", "titles", "judge", "verify", "fallback")
+# Calibrated on the tuning halves of the SQuAD and NQ dev sets (docs/evaluation.md).
+EVIDENCE_THRESHOLD = 0.35
+SUPPORT_THRESHOLD = 0.5
+ABSTAIN_TEXT = "The documents do not contain an answer to this question."
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """How an answer is made: the prompt budget, thresholds, and steps switched off."""
+
+    prompt_chars: int = 1400
+    max_tokens: int = 160
+    evidence_threshold: float = EVIDENCE_THRESHOLD
+    support_threshold: float = SUPPORT_THRESHOLD
+    off: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def parse_off(cls, value: str | Collection[str]) -> frozenset[str]:
+        names = value.split(",") if isinstance(value, str) else list(value)
+        off = frozenset(n.strip() for n in names if n.strip())
+        unknown = off - set(STEPS)
+        if unknown:
+            raise BadInputError(
+                f"unknown answer step(s) {', '.join(sorted(unknown))}: "
+                f"choose from {', '.join(STEPS)}"
+            )
+        return off
+
+    def on(self, step: str) -> bool:
+        return step not in self.off
+
+
+class Answerer:
+    """Turns a question and its retrieved passages into an :class:`Answer`."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        generator: Generator | None = None,
+        options: AnswerOptions | None = None,
+    ) -> None:
+        self._embedder = embedder
+        self._generator = generator
+        self._opt = options or AnswerOptions()
+
+    def answer(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        related: Sequence[Hit],
+        *,
+        on_token: TokenCallback | None = None,
+    ) -> Answer:
+        opt = self._opt
+        t0 = time.perf_counter()
+        ranked = rank(self._embedder, question, sentences_of(passages), titles=opt.on("titles"))
+        evidence = ranked[0].relevance if ranked else 0.0
+        timings = {"rank_ms": _ms(t0)}
+        base = _Base(question, timings, evidence)
+        abstain = base.make(ABSTAIN_TEXT, False, [], "abstain", related=list(related))
+        if not ranked or (opt.on("evidence_gate") and evidence < opt.evidence_threshold):
+            return abstain
+        if self._generator is None:
+            return _quoted(ranked[:1], "extractive", base)
+        shown = windows(ranked, opt.prompt_chars, radius=1 if opt.on("windows") else 0)
+        messages = messages_for(question, shown, titles=opt.on("titles"))
+        t1 = time.perf_counter()
+        text, raw = generate(
+            self._generator, messages, max_tokens=opt.max_tokens, on_token=on_token
+        )
+        timings["generate_ms"] = _ms(t1)
+        if text is None:
+            return (
+                _quoted(ranked[:1], "extractive-fallback", base) if opt.on("fallback") else abstain
+            )
+        if is_not_found(text):
+            return abstain
+        support = None
+        if opt.on("judge"):
+            t2 = time.perf_counter()
+            support = support_probability(self._generator, messages, raw)
+            timings["judge_ms"] = _ms(t2)
+            abstain.support = support
+            if support is not None and support < opt.support_threshold:
+                return abstain
+        read = _read_sentences(ranked, shown)
+        if opt.on("verify"):
+            t3 = time.perf_counter()
+            claims = supported(self._embedder, question, text, read)
+            timings["verify_ms"] = _ms(t3)
+        else:
+            claims = [Claim(text.strip(), read[0])] if read else []
+        if not claims:
+            if opt.on("fallback"):
+                return _quoted(ranked[:1], "extractive-fallback", base, support)
+            return abstain
+        answer_text, cites = _numbered(claims)
+        return base.make(answer_text, True, cites, "llm", support=support)
+
+
+def _read_sentences(ranked: Sequence[Sentence], shown: Sequence[Window]) -> list[Sentence]:
+    """The ranked sentences that lie inside the windows the model read, best first."""
+    inside = []
+    for s in ranked:
+        doc = s.passage.chunk.doc_id
+        if any(
+            w.passage.chunk.doc_id == doc and w.start <= s.start and s.end <= w.end for w in shown
+        ):
+            inside.append(s)
+    return inside
+
+
+def _cite(n: int, s: Sentence) -> Citation:
+    c = s.passage.chunk
+    line = s.passage.line + c.text.count("\n", 0, s.start - c.start)
+    return Citation(
+        n=n, doc_id=c.doc_id, source=s.passage.source, title=s.passage.title,
+        start=s.start, end=s.end, quote=s.text, line=line, date=s.passage.date,
+    )  # fmt: skip
+
+
+def _numbered(claims: Sequence[Claim]) -> tuple[str, list[Citation]]:
+    """The claims joined, each followed by its citation mark; one citation per span."""
+    cites: list[Citation] = []
+    numbers: dict[tuple[str, int, int], int] = {}
+    parts = []
+    for claim in claims:
+        n = numbers.get(claim.span.key)
+        if n is None:
+            n = numbers[claim.span.key] = len(cites) + 1
+            cites.append(_cite(n, claim.span))
+        parts.append(f"{claim.text.rstrip()} [{n}]")
+    return " ".join(parts), cites
+
+
+@dataclass(frozen=True)
+class _Base:
+    """What every answer to one question shares."""
+
+    question: str
+    timings: dict[str, float]
+    evidence: float
+
+    def make(
+        self,
+        text: str,
+        answerable: bool,
+        citations: list[Citation],
+        mode: str,
+        *,
+        related: list[Hit] | None = None,
+        support: float | None = None,
+    ) -> Answer:
+        return Answer(
+            question=self.question, answer=text, answerable=answerable, citations=citations,
+            related=related or [], timings=self.timings, mode=mode, evidence=self.evidence,
+            support=support,
+        )  # fmt: skip
+
+
+def _quoted(
+    best: Sequence[Sentence], mode: str, base: _Base, support: float | None = None
+) -> Answer:
+    text, cites = _numbered([Claim(s.text, s) for s in best])
+    return base.make(text, True, cites, mode, support=support)
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
