@@ -22,7 +22,9 @@ import httpx
 import pytest
 
 from rag.errors import GenerationError
+from rag.generation import Generator
 from rag.remote import RemoteGenerator
+from rag.testing import GeneratorContract
 
 URL = "http://llm.test/v1"
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
@@ -364,6 +366,15 @@ def test_real_server_streams_with_schema(remote: RemoteGenerator) -> None:
     text = remote.generate(MESSAGES, schema=SHORT_SCHEMA, max_tokens=48, on_token=pieces.append)
     assert len(pieces) > 1 and "".join(pieces) == text
     assert isinstance(json.loads(text)["answer"], str)
+
+
+@pytest.mark.integration
+class TestRemoteGeneratorContract(GeneratorContract):
+    """The contract every generator keeps, through a real OpenAI-compatible server."""
+
+    @pytest.fixture
+    def generator(self, remote: RemoteGenerator) -> Generator:
+        return remote
 
 
 @pytest.mark.integration
