@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rag.errors import RagError
+from rag.errors import RagError, first_line
 
 if TYPE_CHECKING:  # settings, numpy, faiss and the models load only in commands that use them
     from rag.config import Settings
@@ -119,7 +119,9 @@ def index(
     typer.echo(
         f"{summary.documents} documents ({summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.removed} removed), {summary.chunks} chunks, "
-        f"{summary.embedded} embedded → {rag.store.location}"
+        f"{summary.embedded} embedded"
+        + (f", {len(summary.skipped)} files skipped" if summary.skipped else "")
+        + f" → {rag.store.location}"
     )
 
 
@@ -268,7 +270,8 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except RagError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        # One line, whatever the message wrapped (numpy's errors about a .npy span several).
+        typer.echo(f"error: {first_line(exc)}", err=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, EOFError):
         typer.echo("interrupted", err=True)
@@ -281,7 +284,7 @@ def main() -> None:
         if type(exc).__name__ == "Abort":
             typer.echo("aborted", err=True)
             sys.exit(130)
-        typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        typer.echo(f"internal error: {type(exc).__name__}: {first_line(exc)}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -4,22 +4,46 @@ For .txt and .md the document text is the file's UTF-8 text unchanged (as
 ``open(path).read()`` returns it, with universal newlines), so chunk offsets
 point into the file itself. HTML is reduced to its main text; PDFs give
 one text per page, joined with blank lines, and the page offsets are kept.
+
+Whatever goes wrong with one file (no permission, gone, not a regular file, a name
+that is not UTF-8, an encrypted or corrupt PDF, a decompression bomb, a file over
+:data:`MAX_FILE_BYTES`) raises :class:`UnreadableDocumentError` naming it: a folder
+run skips it and goes on; a file named directly is refused before anything is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import os
 import re
+import stat
+import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from rag.errors import PathNotFoundError, UnreadableDocumentError
+from rag.errors import PathNotFoundError, RagError, UnreadableDocumentError, first_line
 from rag.text import MONTHS as _MONTHS
 from rag.types import Document
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+
+# Bounds on one file, so that one file cannot take all memory or time of a run.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+# A PDF's text, all pages together, and one page's decoded content stream: a page
+# beyond it is a bomb or a drawing, not prose (ordinary pages have kilobytes).
+MAX_PDF_PAGE_CONTENT = 16 * 1024 * 1024
+# All pages together (pages may share one content stream: each use counts).
+MAX_PDF_CONTENT = 64 * 1024 * 1024
+MAX_PDF_TEXT_CHARS = 64 * 1024 * 1024
+# Operators and operands pypdf parses in one content stream (its default, 2 M, takes
+# ~30 s on one page; a dense page of text has some 10-50 thousand).
+MAX_PDF_PAGE_TOKENS = 250_000
+
+log = logging.getLogger("rag.documents")
 
 _MONTH_RE = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _DATE_PATTERNS = (
@@ -65,15 +89,20 @@ def _to_iso(g: dict[str, str | None]) -> str | None:
 
 
 def find_title(text: str, fallback: str) -> str:
-    """First Markdown heading if the text opens with one, else the first non-empty line."""
-    for line in text.splitlines():
-        stripped = line.strip()
+    """First Markdown heading if the text opens with one, else the first non-empty line
+    (a byte-order mark is not part of it; only the first lines are looked at)."""
+    for m in _FIRST_LINES.finditer(text, 0, _TITLE_WINDOW):
+        stripped = m.group().replace("\ufeff", "").strip()
         if not stripped:
             continue
         heading = re.match(r"^#{1,6}\s+(.*)$", stripped)
         title = heading.group(1) if heading else stripped
         return title.strip()[:200] or fallback
     return fallback
+
+
+_FIRST_LINES = re.compile(r"[^\r\n]+")
+_TITLE_WINDOW = 64 * 1024
 
 
 def _decode_text(data: bytes, path: Path) -> str:
@@ -129,22 +158,101 @@ def _read_html(data: bytes, path: Path) -> tuple[str, str | None, tuple[int, ...
 def _read_pdf(data: bytes, path: Path) -> tuple[str, str | None, tuple[int, ...]]:
     import io
 
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import DependencyError, LimitReachedError, PdfReadError
 
+    shown = display_path(path)
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        with (
+            _pypdf_quiet(shown),
+            apply_configuration(stream_parsing_work_maximum_count=MAX_PDF_PAGE_TOKENS),
+        ):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                _decrypt(reader, shown)
+            pages = list(_pdf_pages(reader, shown))
+    except LimitReachedError as exc:
+        raise UnreadableDocumentError(
+            f"{shown}: PDF too large to read safely, a decompression bomb? "
+            f"(pypdf: {first_line(exc)})"
+        ) from None
+    except DependencyError as exc:
+        raise UnreadableDocumentError(f"{shown}: encrypted PDF ({first_line(exc)})") from None
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise UnreadableDocumentError(f"{path}: corrupt PDF ({exc})") from None
+        raise UnreadableDocumentError(f"{shown}: corrupt PDF ({first_line(exc)})") from None
     starts: list[int] = []
-    text = ""
+    parts: list[str] = []
+    length = 0
     for i, page_text in enumerate(pages):
         if i:
-            text += "\n\n"
-        starts.append(len(text))
-        text += page_text
-    return text, None, tuple(starts)
+            parts.append("\n\n")
+            length += 2
+        starts.append(length)
+        parts.append(page_text)
+        length += len(page_text)
+    return "".join(parts), None, tuple(starts)
+
+
+def _decrypt(reader: Any, shown: str) -> None:
+    """Open a PDF encrypted with an empty user password (RC4 or AES, the latter with the
+    ``cryptography`` package): many PDFs are, only to restrict printing or copying."""
+    if not reader.decrypt(""):
+        raise UnreadableDocumentError(f"{shown}: encrypted PDF (it needs a password)")
+
+
+def _pdf_pages(reader: Any, shown: str) -> Iterator[str]:
+    """Each page's text, refusing a file whose content is beyond the bounds."""
+    total = content = 0
+    for n, page in enumerate(reader.pages, start=1):
+        contents = page.get_contents()
+        size = len(contents.get_data()) if contents is not None else 0
+        content += size
+        if size > MAX_PDF_PAGE_CONTENT:
+            raise UnreadableDocumentError(
+                f"{shown}: page {n} has {size // 2**20} MB of content "
+                f"(more than {MAX_PDF_PAGE_CONTENT // 2**20} MB)"
+            )
+        if content > MAX_PDF_CONTENT:
+            raise UnreadableDocumentError(
+                f"{shown}: more than {MAX_PDF_CONTENT // 2**20} MB of page content"
+            )
+        text = (page.extract_text() or "").strip()
+        total += len(text)
+        if total > MAX_PDF_TEXT_CHARS:
+            raise UnreadableDocumentError(
+                f"{shown}: more than {MAX_PDF_TEXT_CHARS // 2**20} M characters of text"
+            )
+        yield text
+
+
+class _ToDebug(logging.Handler):
+    """pypdf's warnings about a malformed file, as one debug record naming the file."""
+
+    def __init__(self, shown: str) -> None:
+        super().__init__()
+        self.shown = shown
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("%s: pypdf: %s", self.shown, record.getMessage())
+
+
+@contextlib.contextmanager
+def _pypdf_quiet(shown: str) -> Iterator[None]:
+    """Route pypdf's log warnings and Python warnings to our debug log, not stderr."""
+    pypdf_log = logging.getLogger("pypdf")
+    handler = _ToDebug(shown)
+    saved = pypdf_log.propagate
+    pypdf_log.addHandler(handler)
+    pypdf_log.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        for w in caught:
+            log.debug("%s: pypdf: %s", shown, w.message)
+    finally:
+        pypdf_log.removeHandler(handler)
+        pypdf_log.propagate = saved
 
 
 Reader = Callable[[bytes, Path], tuple[str, str | None, tuple[int, ...]]]
@@ -158,28 +266,88 @@ _READERS: dict[str, Reader] = {
 }
 
 
-def read_document(path: Path) -> Document:
-    """Read one file. Raises :class:`UnreadableDocumentError` for binary/empty/corrupt files."""
-    path = path.expanduser().resolve()
-    if not path.exists():
-        raise PathNotFoundError(f"no such file or folder: {path}")
+def display_path(path: Path | str) -> str:
+    """``path`` as text that can always be printed and put in JSON (bytes of a name that
+    is not UTF-8 shown as ``\\xNN``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def read_document(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
+    """Read one regular file.
+
+    Raises :class:`PathNotFoundError` when ``path`` does not exist and
+    :class:`UnreadableDocumentError` (naming the file and why) for anything else that
+    stops it being read: never another exception, so one file cannot stop a run.
+    """
+    shown = display_path(path)
+    try:
+        path = path.expanduser().resolve()
+        shown = display_path(path)
+        if not os.path.lexists(path):
+            raise PathNotFoundError(f"{shown}: no such file")
+        return _read(path, shown, max_bytes)
+    except RagError:
+        raise
+    except FileNotFoundError:
+        raise PathNotFoundError(f"{shown}: no such file (deleted while it was read)") from None
+    except PermissionError:
+        raise UnreadableDocumentError(f"{shown}: permission denied") from None
+    except UnicodeEncodeError:
+        raise UnreadableDocumentError(f"{shown}: the file name is not valid UTF-8") from None
+    except MemoryError:
+        raise UnreadableDocumentError(f"{shown}: too large to read in memory") from None
+    except Exception as exc:  # a parser's own error: the file, not the run, is at fault
+        kind = type(exc).__name__
+        raise UnreadableDocumentError(f"{shown}: cannot read ({kind}: {first_line(exc)})") from None
+
+
+def _read(path: Path, shown: str, max_bytes: int) -> Document:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
-        raise UnreadableDocumentError(f"{path}: unsupported file type '{path.suffix}'")
-    data = path.read_bytes()
+        raise UnreadableDocumentError(f"{shown}: unsupported file type '{path.suffix}'")
+    source = str(path)
+    source.encode("utf-8")  # a name that is not UTF-8 cannot be a source: say so now
+    data = _read_regular(path, shown, max_bytes)
     text, title, page_starts = reader(data, path)
     if not text.strip():
-        raise UnreadableDocumentError(f"{path}: no text in file")
-    source = str(path)
+        raise UnreadableDocumentError(f"{shown}: no text in file")
     return Document(
         doc_id=doc_id_for(source),
         source=source,
-        title=title or find_title(text, path.stem),
+        title=(title or "").replace("\ufeff", "").strip() or find_title(text, path.stem),
         text=text,
         hash=content_hash(data),
         date=find_date(text),
         page_starts=page_starts,
     )
+
+
+def _read_regular(path: Path, shown: str, max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO or a device
+    named directly is refused instead of waiting forever for a writer.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableDocumentError(f"{shown}: not a regular file")
+        if info.st_size > max_bytes:
+            raise UnreadableDocumentError(
+                f"{shown}: {info.st_size // 2**20} MB is more than the "
+                f"{max_bytes // 2**20} MB a file may have (split it)"
+            )
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=True) as fh:
+            fd = -1
+            data = fh.read(max_bytes + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > max_bytes:  # grew while we read it
+        raise UnreadableDocumentError(f"{shown}: more than {max_bytes // 2**20} MB")
+    return data
 
 
 def text_document(text: str, title: str, source: str | None = None) -> Document:
@@ -191,17 +359,11 @@ def text_document(text: str, title: str, source: str | None = None) -> Document:
     return Document(
         doc_id=doc_id_for(src),
         source=src,
-        title=title.strip() or find_title(text, "untitled"),
+        title=title.replace("\ufeff", "").strip() or find_title(text, "untitled"),
         text=text,
         hash=content_hash(data),
         date=find_date(text),
     )
-
-
-@dataclass(frozen=True)
-class Skipped:
-    path: str
-    reason: str
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
