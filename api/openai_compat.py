@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from rag.types import Answer
 
@@ -53,7 +53,8 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    k: int | None = Field(default=None, ge=1, le=100, description="Passages to retrieve.")
+    # Strict: JSON true is not the number 1 (pydantic's lax mode would take it as k=1).
+    k: StrictInt | None = Field(default=None, ge=1, le=100, description="Passages to retrieve.")
 
 
 def render(answer: Answer) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class AskRequest(BaseModel):
@@ -11,7 +11,8 @@ class AskRequest(BaseModel):
     question: str = Field(
         min_length=1, max_length=2000, examples=["When did the US announce leaving Iraq?"]
     )
-    k: int | None = Field(default=None, ge=1, le=100, description="Passages to retrieve.")
+    # Strict: JSON true is not the number 1 (pydantic's lax mode would take it as k=1).
+    k: StrictInt | None = Field(default=None, ge=1, le=100, description="Passages to retrieve.")
     stream: bool = Field(
         default=False,
         description="Server-Sent Events: 'sources', then 'token' pieces, then 'answer' "
@@ -72,6 +73,11 @@ class DocumentOut(BaseModel):
     chunks: int
 
 
+class SkippedOut(BaseModel):
+    path: str
+    reason: str
+
+
 class SummaryOut(BaseModel):
     documents: int
     added: int
@@ -80,7 +86,9 @@ class SummaryOut(BaseModel):
     removed: int
     chunks: int
     embedded: int
-    skipped: list[str] = []
+    skipped: list[SkippedOut] = Field(
+        default=[], description="Files of a folder left out, each with the reason."
+    )
     doc_ids: list[str] = Field(
         default=[], description="Ids of the documents this request added, updated or removed."
     )

@@ -6,6 +6,7 @@ in: a concurrent reader sees the old index or the new one, never a half-written 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -84,9 +85,16 @@ async def _add_files(request: Request, service: Service, rag: Rag) -> dict[str, 
             raise ApiError(422, "no files in the form (use the field 'files')")
         files: list[tuple[str, BinaryIO]] = [(u.filename or "", u.file) for u in uploads]
 
+        def add(paths: list[Path]) -> IndexSummary:
+            try:
+                return rag.add(paths)
+            except BadInputError as exc:  # one upload that cannot be read: name it, not where
+                folder = f"{service.uploads.resolve()}{os.sep}"
+                raise ApiError(400, str(exc).replace(folder, ""), type="bad_input") from None
+
         def save_and_add() -> tuple[list[Path], IndexSummary]:
             with service.write_lock:
-                return store_and_index(service.uploads, files, rag.add)
+                return store_and_index(service.uploads, files, add)
 
         paths, summary = await run_in_threadpool(save_and_add)
     finally:
