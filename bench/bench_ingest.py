@@ -145,7 +145,7 @@ def instrument(timers: Timers, *, cli: bool = False) -> None:
     from rag.stores.faiss_store import FaissStore
 
     timers.wrap(pipeline, "chunk_document", "chunking")
-    timers.wrap(pipeline, "line_of", "chunking")
+    timers.wrap(pipeline, "lines_of", "chunking")
     timers.wrap(pipeline, "_dedupe", "chunking")
     timers.wrap(storage, "Bm25", "bm25")  # built when a generation is saved
     timers.wrap(folder, "script_profile", "script_profile")
