@@ -41,10 +41,10 @@ from api.settings import ApiSettings  # noqa: E402
 from rag import Rag, Settings  # noqa: E402
 from rag.documents import text_document  # noqa: E402
 
-WORDS = (
-    "river mountain council budget election harbour festival winter museum railway "
-    "treaty minister season league record storm village archive bridge market"
-).split()
+WORDS = [
+    "river", "mountain", "council", "budget", "election", "harbour", "festival", "winter",
+    "museum", "railway", "treaty", "minister", "season", "league", "record", "storm",
+]  # fmt: skip
 
 
 class RandomEmbedder:
