@@ -20,7 +20,7 @@ from api import serving
 from api.docs import install_docs, offline_assets
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import BearerAuthMiddleware, BodyLimitMiddleware
-from api.routers import ask, chat, documents, health, models, page, search
+from api.routers import ask, chat, document_text, documents, health, models, page, search
 from api.routers.page import STATIC
 from api.service import Service
 from api.settings import ApiSettings
@@ -71,7 +71,7 @@ def create_app(
     install_error_handlers(app)
     secured = [Depends(_bearer)]
     app.include_router(health.router)
-    for module in (ask, search, documents, chat, models):
+    for module in (ask, search, documents, document_text, chat, models):
         app.include_router(module.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from rag.types import Answer
+from rag.types import Answer, place
 
 MODEL_ID = "rag"
 
@@ -64,18 +63,14 @@ def render(answer: Answer) -> str:
         lines += ["", "Sources:"]
         for c in answer.citations:
             quote = " ".join(c.quote.split())
-            lines.append(f'[{c.n}] {c.title} — "{quote}" ({_where(c.source)}:{c.line})')
+            lines.append(f'[{c.n}] {c.title} — "{quote}" ({place(c.source, c.line, c.page)})')
     elif answer.related:
         lines += ["", "Nearest passages (they do not answer it):"]
         for h in answer.related[:3]:
             text = " ".join(h.text.split())
             text = text if len(text) <= 160 else text[:159] + "…"
-            lines.append(f'- {h.title} — "{text}" ({_where(h.source)}:{h.line})')
+            lines.append(f'- {h.title} — "{text}" ({place(h.source, h.line, h.page)})')
     return "\n".join(lines)
-
-
-def _where(source: str) -> str:
-    return Path(source).name if source.startswith("/") else source
 
 
 class Completion:

@@ -39,6 +39,7 @@ class HitOut(BaseModel):
     text: str
     score: float
     line: int = 1
+    page: int | None = Field(default=None, description="1-based PDF page of start; null otherwise.")
 
 
 class CitationOut(BaseModel):
@@ -51,6 +52,7 @@ class CitationOut(BaseModel):
     quote: str
     line: int = 1
     date: str | None = None
+    page: int | None = Field(default=None, description="1-based PDF page of start; null otherwise.")
 
 
 class AnswerOut(BaseModel):
@@ -71,6 +73,22 @@ class DocumentOut(BaseModel):
     hash: str
     date: str | None
     chunks: int
+
+
+class DocumentTextOut(BaseModel):
+    doc_id: str
+    source: str
+    title: str
+    text: str = Field(description="The document text from `offset` on: whole, or the window.")
+    offset: int = Field(description="Where `text` starts in the document text.")
+    length: int = Field(description="Length of the whole document text.")
+    start: int | None = Field(default=None, description="The span asked for (a citation's).")
+    end: int | None = None
+    page: int | None = Field(default=None, description="1-based PDF page of `start`.")
+    exact: bool = Field(
+        description="False when the source file is gone or changed and the text was rebuilt "
+        "from the index: every span is exact, whitespace between chunks may not be."
+    )
 
 
 class SkippedOut(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
+from rag.documents import page_of
 from rag.types import Chunk
 
 # Words after which a full stop does not end a sentence.
@@ -154,9 +155,17 @@ def chunk_spans(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
     return spans
 
 
-def chunk_document(doc_id: str, text: str, size: int, overlap: int, first_id: int) -> list[Chunk]:
+def chunk_document(
+    doc_id: str,
+    text: str,
+    size: int,
+    overlap: int,
+    first_id: int,
+    page_starts: Sequence[int] = (),
+) -> list[Chunk]:
+    """The chunks of ``text``; with ``page_starts`` (a PDF's), each knows its first page."""
     return [
-        Chunk(chunk_id=first_id + n, doc_id=doc_id, start=a, end=b, text=text[a:b])
+        Chunk(first_id + n, doc_id, a, b, text[a:b], page_of(page_starts, a))
         for n, (a, b) in enumerate(chunk_spans(text, size, overlap))
     ]
 

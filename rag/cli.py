@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rag.errors import RagError, first_line
+from rag.types import place
 
 if TYPE_CHECKING:  # settings, numpy, faiss and the models load only in commands that use them
     from rag.config import Settings
@@ -84,12 +85,12 @@ def _print_answer(answer: Any, *, full_quotes: bool = False) -> None:
         typer.secho("Sources:", bold=True)
         for c in answer.citations:
             quote = " ".join(c.quote.split()) if full_quotes else _short(c.quote)
-            typer.echo(f'[{c.n}] {c.title} — "{quote}" ({Path(c.source).name}:{c.line})')
+            typer.echo(f'[{c.n}] {c.title} — "{quote}" ({place(c.source, c.line, c.page)})')
     elif answer.related:
         typer.echo("")
         typer.secho("Nearest passages (they do not answer it):", bold=True)
         for h in answer.related[:3]:
-            typer.echo(f'- {h.title} — "{_short(h.text, 120)}" ({Path(h.source).name}:{h.line})')
+            typer.echo(f'- {h.title} — "{_short(h.text, 120)}" ({place(h.source, h.line, h.page)})')
 
 
 @app.command()
@@ -166,7 +167,7 @@ def search(
         return
     for i, h in enumerate(hits, start=1):
         typer.secho(
-            f"[{i}] {h.title}  (score {h.score:.4f}, {Path(h.source).name}:{h.line})", bold=True
+            f"[{i}] {h.title}  (score {h.score:.4f}, {place(h.source, h.line, h.page)})", bold=True
         )
         typer.echo(f"    {_short(h.text, 300)}")
 
@@ -200,6 +201,63 @@ def remove(
         _print_json(summary.to_dict())
     else:
         typer.echo(f"removed {doc}; {summary.documents} documents, {summary.chunks} chunks left")
+
+
+@app.command()
+def show(
+    doc: Annotated[str, typer.Argument(help="Document id or source path.")],
+    span: Annotated[
+        str | None, typer.Option("--span", help="START:END offsets, as a citation gives them.")
+    ] = None,
+    context: Annotated[
+        int | None, typer.Option("--context", help="Characters each side of the span (300).")
+    ] = None,
+    index: IndexOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a document's text, or a cited span in its context, highlighted."""
+    start = end = None
+    if span is not None:
+        start, end = _parse_span(span)
+    rag = _open(_settings(index=index, store=store))
+    view = rag.document_text(doc, start=start, end=end, context=context)
+    if json_out:
+        _print_json(view.to_dict())
+    else:
+        _print_document_text(view)
+
+
+def _parse_span(span: str) -> tuple[int, int]:
+    a, sep, b = span.partition(":")
+    if not sep or not a.strip().isdigit() or not b.strip().isdigit():
+        _fail(f"--span must be START:END (two offsets, as 312:530), not '{span[:40]}'", 2)
+    return int(a), int(b)
+
+
+def _print_document_text(view: Any) -> None:
+    """The text with the span in reverse video (rich; plain when not on a terminal)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    where = place(view.source, 1, view.page).removesuffix(":1")
+    head = f"{view.title} — {where}"
+    if view.start is not None:
+        head += f" [{view.start}:{view.end}]"
+    console.print(Text(head, style="bold"))
+    text, at = view.text, view.offset
+    out = Text("…" if at > 0 else "")
+    if view.start is None:
+        out.append(text)
+    else:
+        a, b = view.start - at, view.end - at
+        out.append(text[:a])
+        out.append(text[a:b], style="bold reverse")
+        out.append(text[b:])
+    if at + len(text) < view.length:
+        out.append("…")
+    console.print(out)
 
 
 @app.command()

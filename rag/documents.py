@@ -13,6 +13,7 @@ run skips it and goes on; a file named directly is refused before anything is wr
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import logging
@@ -20,7 +21,7 @@ import os
 import re
 import stat
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -381,12 +382,8 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield p.resolve()
 
 
-def page_of(doc_page_starts: tuple[int, ...], offset: int) -> int | None:
-    """1-based page number containing ``offset``, for PDFs."""
+def page_of(doc_page_starts: Sequence[int], offset: int) -> int | None:
+    """1-based page number containing ``offset``, for PDFs (None for unpaged formats)."""
     if not doc_page_starts:
         return None
-    page = 1
-    for i, start in enumerate(doc_page_starts):
-        if start <= offset:
-            page = i + 1
-    return page
+    return max(1, bisect.bisect_right(doc_page_starts, offset))

@@ -7,6 +7,7 @@ callers (the CLI, the HTTP layer, other tools) can catch one class::
     ├── BadInputError             the caller asked for something that cannot work (exit 2)
     │   ├── EmptyQuestionError    a question that is empty or only whitespace
     │   ├── PathNotFoundError     a file or folder that does not exist
+    │   ├── DocumentNotFoundError  no document with that id or path in the index
     │   └── UnreadableDocumentError  a binary, empty, corrupt or undecodable file
     ├── IndexError_               the index folder is missing, corrupt, or incompatible (exit 2)
     │   ├── IndexNotFoundError    no index at the given path
@@ -36,6 +37,10 @@ class EmptyQuestionError(BadInputError):
 
 
 class PathNotFoundError(BadInputError):
+    pass
+
+
+class DocumentNotFoundError(BadInputError):
     pass
 
 

@@ -531,7 +531,6 @@ class Rag:
         }
         return answer
 
-
     def _paged(self, citations: list[Citation], read: Sequence[Passage]) -> list[Citation]:
         """The citations, each with the page its span starts on (the answer path builds
         them without one). The page comes from the chunk the span lies in, stored at

@@ -5,7 +5,8 @@ Layout of an index folder::
     CURRENT            name of the live generation, replaced atomically (os.replace)
     gen-000007/        one complete, immutable snapshot
       manifest.json    format, embedding model and dimension, chunking, documents
-      chunks.jsonl     one chunk per line: id, doc_id, start, end, line, text
+      chunks.jsonl     one chunk per line: id, doc_id, start, end, line, text, and
+                       page (PDFs: the 1-based page the chunk starts on)
       vectors.faiss    FAISS index (ids are chunk ids)
       bm25/            BM25 over the chunk texts (rag.lexical), memory-mapped when
                        opened; generations written before it existed rebuild it
@@ -134,7 +135,11 @@ def load(folder: Path) -> Snapshot:
         with open(gdir / "chunks.jsonl", encoding="utf-8") as fh:
             for line in fh:
                 c = json.loads(line)
-                snap.chunks[c["id"]] = Chunk(c["id"], c["doc_id"], c["start"], c["end"], c["text"])
+                page = c.get("page")  # absent in older generations and unpaged formats
+                page = page if type(page) is int and page > 0 else None
+                snap.chunks[c["id"]] = Chunk(
+                    c["id"], c["doc_id"], c["start"], c["end"], c["text"], page
+                )
                 snap.lines[c["id"]] = c.get("line", 1)
     except FileNotFoundError as exc:
         raise IndexCorruptError(f"index at {folder} is corrupt: missing {exc.filename}") from None
@@ -184,6 +189,8 @@ def save(folder: Path, snap: Snapshot) -> int:
             c = snap.chunks[cid]
             row = {"id": cid, "doc_id": c.doc_id, "start": c.start, "end": c.end,
                    "line": snap.lines.get(cid, 1), "text": c.text}  # fmt: skip
+            if c.page is not None:
+                row["page"] = c.page
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         fh.flush()
         os.fsync(fh.fileno())

@@ -58,9 +58,10 @@ async function* readEvents(response) {
 
 // -- rendering -------------------------------------------------------------------
 
-function where(source, line) {
+// "report.pdf p. 7" for a paged format (PDF), "notes.md:12" otherwise.
+function where(source, line, page) {
   const name = source.startsWith("/") ? source.split("/").pop() : source;
-  return `${name}:${line}`;
+  return page ? `${name} p. ${page}` : `${name}:${line}`;
 }
 
 function renderCards(items, title) {
@@ -86,7 +87,7 @@ function renderCards(items, title) {
     quote.textContent = item.quote || item.text;
     const place = document.createElement("div");
     place.className = "where";
-    place.textContent = where(item.source, item.line) + (item.date ? ` · ${item.date}` : "");
+    place.textContent = where(item.source, item.line, item.page) + (item.date ? ` · ${item.date}` : "");
     card.append(head, quote, place);
     list.append(card);
   });

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from rag.documents import page_of
 from rag.errors import BadInputError, IndexCorruptError, StoreUnavailableError, first_line
 from rag.lexical import K1, B, analyze
 from rag.scripts import script_profile
@@ -176,7 +177,9 @@ class MilvusStore:
             if doc is None:  # the document was deleted while we read
                 continue
             cid = int(r["id"])
-            chunk = _chunk(cid, r)
+            # No page field in the collection (older ones would lack it): the page comes
+            # from the page offsets stored with the document, a binary search.
+            chunk = _chunk(cid, r, page_of(doc.page_starts, int(r["start"])))
             out[cid] = StoredChunk(chunk, int(r["line"]), doc)
         return out
 
@@ -435,8 +438,8 @@ def _record(r: dict[str, Any]) -> DocRecord:
     )
 
 
-def _chunk(cid: int, r: dict[str, Any]) -> Chunk:
-    return Chunk(cid, r["doc_id"], int(r["start"]), int(r["end"]), r["text"])
+def _chunk(cid: int, r: dict[str, Any], page: int | None = None) -> Chunk:
+    return Chunk(cid, r["doc_id"], int(r["start"]), int(r["end"]), r["text"], page)
 
 
 def _terms(text: str) -> str:
