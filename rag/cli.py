@@ -204,6 +204,36 @@ def remove(
 
 
 @app.command()
+def check(
+    index: IndexOpt = None,
+    json_out: JsonOpt = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Rebuild damaged BM25 and vector files.")
+    ] = False,
+    embedding_model: EmbedOpt = None,
+) -> None:
+    """Verify every file of the index (sizes, sha256, structure); exit 2 when one is damaged."""
+    from rag.verify import check_index, print_report, repair_index
+
+    settings = _settings(index=index, embedding_model=embedding_model)
+    if settings.store:
+        _fail("rag check verifies index folders; Milvus checks its own data", 2)
+    folder = Path(settings.index).expanduser().resolve()
+    if repair:
+        from rag.embedding import make_embedder
+
+        report = repair_index(folder, lambda: make_embedder(settings))
+    else:
+        report = check_index(folder)
+    if json_out:
+        _print_json(report.to_dict())
+    else:
+        print_report(report, typer.echo)
+    if not report.ok:
+        _fail(report.summary(), 2)
+
+
+@app.command()
 def show(
     doc: Annotated[str, typer.Argument(help="Document id or source path.")],
     span: Annotated[

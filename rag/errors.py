@@ -11,7 +11,7 @@ callers (the CLI, the HTTP layer, other tools) can catch one class::
     │   └── UnreadableDocumentError  a binary, empty, corrupt or undecodable file
     ├── IndexError_               the index folder is missing, corrupt, or incompatible (exit 2)
     │   ├── IndexNotFoundError    no index at the given path
-    │   ├── IndexCorruptError     files are missing or do not agree with each other
+    │   ├── IndexCorruptError     a file missing, damaged, or disagreeing with the others
     │   ├── EmbeddingMismatchError  index built with another embedding model
     │   └── StoreUnavailableError  a store (Milvus) that cannot be reached or opened
     ├── ModelError                a model cannot be found or loaded (exit 2)
@@ -57,7 +57,20 @@ class IndexNotFoundError(IndexError_):
 
 
 class IndexCorruptError(IndexError_):
-    pass
+    """A file of the index that is missing, damaged, or disagrees with the others.
+
+    ``path``: that file (or folder) when one is known; ``problem``: what is wrong with it.
+    """
+
+    def __init__(self, message: str, *, path: object = None, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.problem = problem or message
+
+    @classmethod
+    def at(cls, path: object, problem: str) -> IndexCorruptError:
+        """The error for one damaged file: ``corrupt index file PATH: PROBLEM``."""
+        return cls(f"corrupt index file {path}: {problem}", path=path, problem=problem)
 
 
 class EmbeddingMismatchError(IndexError_):

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.errors import IndexCorruptError, first_line
+
 K1 = 1.5
 B = 0.75
 # bm25s.tokenization.STOPWORDS_EN (the list bm25s uses for stopwords="en").
@@ -54,6 +56,7 @@ FOLDER = "bm25"
 _ARRAYS = ("ids", "indptr", "docs", "data")
 _TERMS = "terms.json"
 _FORMAT = 1
+_DTYPES = {"ids": np.int64, "indptr": np.int64, "docs": np.int32, "data": np.float32}
 
 
 def analyze(text: str) -> list[str]:
@@ -155,31 +158,48 @@ class Bm25:
             os.fsync(fh.fileno())
 
     @classmethod
-    def load(cls, folder: Path) -> Bm25 | None:
+    def load(cls, folder: Path, ids: np.ndarray | None = None) -> Bm25 | None:
         """The index :meth:`save` wrote into ``folder``, its arrays memory-mapped (opening
-        does no work proportional to the corpus but reading the term dictionary), or
-        ``None`` when ``folder`` holds none or one with other parameters (rebuild it).
-        Raises ``OSError`` or ``ValueError`` when the files are unreadable."""
+        reads the term dictionary and makes one vectorised pass over the arrays to check
+        them), or ``None`` when ``folder`` holds none or one with other parameters (rebuild
+        it). ``ids``: the sorted chunk ids it must be over. Raises
+        :class:`IndexCorruptError` naming the file that is damaged."""
         src = folder / FOLDER
-        if not (src / _TERMS).is_file():
+        if not os.path.lexists(src / _TERMS):
             return None
-        meta = json.loads((src / _TERMS).read_text("utf-8"))
+        meta = _read_terms(src / _TERMS)
         if (meta.get("format"), meta.get("k1"), meta.get("b")) != (_FORMAT, K1, B):
             return None
         self = cls.__new__(cls)
-        arrays = {name: np.load(src / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+        arrays = {name: _read_array(src / f"{name}.npy", _DTYPES[name]) for name in _ARRAYS}
         self._ids, self._indptr = arrays["ids"], arrays["indptr"]
         self._docs, self._data = arrays["docs"], arrays["data"]
-        self._n = int(meta["n"])
+        self._n = meta["n"]
         self._terms = {t: i for i, t in enumerate(meta["terms"])}
-        if (
-            len(self._ids) != self._n
-            or len(self._indptr) != len(self._terms) + 1
-            or len(self._docs) != len(self._data)
-            or int(self._indptr[-1]) != len(self._docs)
-        ):
-            raise ValueError(f"{src}: arrays of inconsistent sizes")
+        problem = self._problem(ids)
+        if problem is not None:
+            raise IndexCorruptError.at(src / problem[0], problem[1])
         return self
+
+    def _problem(self, ids: np.ndarray | None) -> tuple[str, str] | None:
+        """``(file, what is wrong)`` for arrays that disagree with each other or with the
+        chunk ``ids``: ranking from them would silently give wrong results."""
+        n, indptr, docs, data = self._n, self._indptr, self._docs, self._data
+        if len(self._ids) != n:
+            return "ids.npy", f"{len(self._ids)} ids where {_TERMS} says {n}"
+        if ids is not None and not np.array_equal(self._ids, ids):
+            return "ids.npy", "ids that are not the chunk ids"
+        if len(indptr) != len(self._terms) + 1:
+            return "indptr.npy", f"{len(indptr)} offsets for {len(self._terms)} terms"
+        if indptr[0] != 0 or indptr[-1] != len(docs) or np.any(np.diff(indptr) < 0):
+            return "indptr.npy", "offsets that do not run from 0 up to the postings"
+        if len(docs) != len(data):
+            return "data.npy", f"{len(data)} scores for {len(docs)} postings"
+        if len(docs) and (int(docs.min()) < 0 or int(docs.max()) >= n):
+            return "docs.npy", "postings that point outside the chunks"
+        if len(data) and not (data.min() > 0 and np.isfinite(data.max())):  # NaN fails
+            return "data.npy", "scores that are not positive finite numbers"
+        return None
 
     def _query_terms(self, query: str) -> list[int]:
         return [t for s in analyze(query) if (t := self._terms.get(s)) is not None]
@@ -218,6 +238,35 @@ class Bm25:
             pos = int(positions[i]) if positions is not None else int(i)
             out.append((int(self._ids[pos]), s))
         return out
+
+
+def _read_terms(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise IndexCorruptError.at(path, f"unreadable ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise IndexCorruptError.at(path, f"not valid JSON ({first_line(exc)})") from None
+    terms = meta.get("terms") if isinstance(meta, dict) else None
+    if (
+        not isinstance(terms, list) or not all(isinstance(t, str) for t in terms)
+        or len(set(terms)) != len(terms) or type(meta.get("n")) is not int or meta["n"] < 0
+    ):  # fmt: skip
+        raise IndexCorruptError.at(path, "not a BM25 term dictionary")
+    return meta
+
+
+def _read_array(path: Path, dtype: type) -> np.ndarray:
+    """A 1-d array of ``dtype`` that :func:`numpy.save` wrote, memory-mapped."""
+    try:
+        array_ = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (FileNotFoundError, NotADirectoryError):
+        raise IndexCorruptError.at(path, "missing") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged .npy header fails in many ways
+        raise IndexCorruptError.at(path, f"not a .npy array ({first_line(exc)})") from None
+    if not isinstance(array_, np.ndarray) or array_.ndim != 1 or array_.dtype != dtype:
+        raise IndexCorruptError.at(path, f"not a 1-d {np.dtype(dtype).name} array")
+    return array_
 
 
 class _Ids(dict[str, int]):

@@ -4,7 +4,8 @@ Layout of an index folder::
 
     CURRENT            name of the live generation, replaced atomically (os.replace)
     gen-000007/        one complete, immutable snapshot
-      manifest.json    format, embedding model and dimension, chunking, documents
+      manifest.json    format, embedding model and dimension, chunking, documents,
+                       the size and sha256 of every other file, its own checksum
       chunks.jsonl     one chunk per line: id, doc_id, start, end, line, text, and
                        page (PDFs: the 1-based page the chunk starts on)
       vectors.faiss    FAISS index (ids are chunk ids)
@@ -15,12 +16,18 @@ Layout of an index folder::
 A writer builds a new generation folder completely, fsyncs it, then replaces
 ``CURRENT``. A crash at any point leaves the previous generation live, and a
 reader always sees one whole generation, old or new.
+
+Damage is never read silently: :func:`load` checks what it can cheaply (every size,
+the checksums of the files it reads whole, the structure of the rest) and raises
+:class:`IndexCorruptError` naming the file; ``rag check`` (:mod:`rag.verify`) checks
+every checksum and repairs what is derived.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -29,9 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.errors import IndexCorruptError, IndexNotFoundError
+import numpy as np
+
+from rag import integrity
+from rag.errors import IndexCorruptError, IndexNotFoundError, first_line
 from rag.lexical import Bm25
 from rag.stores.base import DocRecord
+from rag.stores.faiss_store import FILENAME as FAISS_FILENAME
 from rag.stores.faiss_store import FaissStore
 from rag.types import Chunk
 
@@ -39,6 +50,8 @@ __all__ = ["DocRecord", "Snapshot", "exists", "load", "save", "writer_lock"]
 
 FORMAT = 1
 CURRENT = "CURRENT"
+CHUNKS = "chunks.jsonl"
+VECTORS = FAISS_FILENAME
 _KEEP_GENERATIONS = 2
 
 
@@ -77,11 +90,40 @@ class Snapshot:
 
 
 def exists(folder: Path) -> bool:
-    return (folder / CURRENT).is_file()
+    """True when ``folder`` holds an index (or what is left of one: a ``CURRENT`` of the
+    wrong type, or generations without ``CURRENT``; opening those says it is corrupt)."""
+    if os.path.lexists(folder / CURRENT):
+        return True
+    # The first write of an index renames gen-000001 into place just before CURRENT:
+    # a crash between the two leaves it alone, and the index is still empty.
+    return any(g > 1 for g in generations(folder))
+
+
+def generations(folder: Path) -> list[int]:
+    """The numbers of the generation folders in ``folder``, newest first."""
+    try:
+        names = [e.name for e in os.scandir(folder)]
+    except OSError:
+        return []
+    return sorted((int(n[4:]) for n in names if _is_generation_name(n)), reverse=True)
+
+
+def _is_generation_name(name: str) -> bool:
+    digits = name[4:]
+    return name.startswith("gen-") and len(digits) >= 6 and digits.isascii() and digits.isdigit()
 
 
 def _generation_name(n: int) -> str:
     return f"gen-{n:06d}"
+
+
+def generation_path(folder: Path, gen: int) -> Path:
+    return folder / _generation_name(gen)
+
+
+def corrupt(path: Path, problem: str) -> IndexCorruptError:
+    """The error for a damaged index file: one line naming it."""
+    return IndexCorruptError.at(path, problem)
 
 
 @contextlib.contextmanager
@@ -97,69 +139,193 @@ def writer_lock(folder: Path) -> Iterator[None]:
 
 
 def current_generation(folder: Path) -> int:
+    path = folder / CURRENT
     try:
-        name = (folder / CURRENT).read_text().strip()
+        raw = path.read_bytes()
     except FileNotFoundError:
+        newest = generations(folder)
+        if newest and newest[0] > 1:
+            raise corrupt(
+                path, f"missing, but {_generation_name(newest[0])} exists "
+                "(rag check --repair points it at the newest generation that verifies)",
+            ) from None  # fmt: skip
         raise IndexNotFoundError(
             f"no index at {folder} (build one with: rag index PATH --index {folder})"
         ) from None
-    if not name.startswith("gen-") or not name[4:].isdigit():
-        raise IndexCorruptError(f"{folder / CURRENT} is corrupt: {name[:40]!r}")
+    except OSError as exc:
+        raise corrupt(path, f"unreadable ({exc.strerror or exc})") from None
+    name = raw.decode("utf-8", "replace").strip()
+    if not _is_generation_name(name):
+        raise corrupt(path, f"{name[:40]!r} is not a generation name")
     return int(name[4:])
 
 
 def load(folder: Path) -> Snapshot:
-    """Read the live generation of the index in ``folder``."""
+    """Read the live generation of the index in ``folder``, checking as it reads: the
+    sizes of all its files, the checksums of the manifest and the chunks (read whole
+    anyway), and that the vectors and BM25 arrays agree with the chunks. Raises
+    :class:`IndexCorruptError` naming the first file found wrong."""
     if not folder.is_dir():
         raise IndexNotFoundError(
             f"no index at {folder} (build one with: rag index PATH --index {folder})"
         )
     gen = current_generation(folder)
-    gdir = folder / _generation_name(gen)
+    gdir = generation_path(folder, gen)
+    manifest = read_manifest(gdir)
+    for rel, rec in manifest.get("files", {}).items():
+        problem = integrity.size_problem(gdir / rel, rec["size"])
+        if problem is not None:
+            raise corrupt(gdir / rel, problem)
+    snap = snapshot_of(manifest, gen)
+    read_chunks(gdir, snap, manifest)
+    snap.store = read_vectors(gdir, snap)
+    snap.lexical = read_bm25(gdir, snap)
+    return snap
+
+
+def read_manifest(gdir: Path) -> dict[str, Any]:
+    """The manifest of generation folder ``gdir``, its checksum and structure checked."""
+    if not gdir.is_dir():
+        raise corrupt(gdir, "not a folder" if os.path.lexists(gdir) else "missing")
+    path = gdir / integrity.MANIFEST
     try:
-        manifest = json.loads((gdir / "manifest.json").read_text("utf-8"))
-        if manifest.get("format") != FORMAT:
-            raise IndexCorruptError(f"{gdir}: unknown index format {manifest.get('format')!r}")
-        dim = int(manifest["embedding"]["dim"])
-        snap = Snapshot(
-            embedding_model=manifest["embedding"]["model"],
-            dim=dim,
-            chunk_size=int(manifest["chunking"]["size"]),
-            chunk_overlap=int(manifest["chunking"]["overlap"]),
-            next_chunk_id=int(manifest["next_chunk_id"]),
-            generation=gen,
-        )
-        for d in manifest["documents"]:
-            rec = DocRecord.from_json(d)
-            snap.documents[rec.doc_id] = rec
-        with open(gdir / "chunks.jsonl", encoding="utf-8") as fh:
-            for line in fh:
+        manifest = json.loads(path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        raise corrupt(path, "missing") from None
+    except OSError as exc:
+        raise corrupt(path, f"unreadable ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise corrupt(path, f"not valid JSON ({first_line(exc)})") from None
+    if not isinstance(manifest, dict):
+        raise corrupt(path, "not a JSON object")
+    checksum = manifest.get("checksum")
+    if checksum is not None and checksum != integrity.manifest_checksum(manifest):
+        raise corrupt(path, "sha256 differs from the one written (the content changed)")
+    if manifest.get("format") != FORMAT:
+        raise corrupt(path, f"unknown index format {str(manifest.get('format'))[:20]!r}")
+    problem = _manifest_problem(manifest)
+    if problem is not None:
+        raise corrupt(path, problem)
+    return manifest
+
+
+def _manifest_problem(m: dict[str, Any]) -> str | None:
+    emb, chunking, docs = m.get("embedding"), m.get("chunking"), m.get("documents")
+    if not (isinstance(emb, dict) and isinstance(emb.get("model"), str) and _int(emb.get("dim"))):
+        return "bad 'embedding'"
+    if emb["dim"] <= 0:
+        return "bad 'embedding'"
+    if not (isinstance(chunking, dict) and _int(chunking.get("size"))
+            and _int(chunking.get("overlap"))):  # fmt: skip
+        return "bad 'chunking'"
+    if not _int(m.get("next_chunk_id")) or m["next_chunk_id"] < 0:
+        return "bad 'next_chunk_id'"
+    if not isinstance(docs, list):
+        return "bad 'documents'"
+    seen_docs: set[str] = set()
+    seen_chunks: set[int] = set()
+    for d in docs:
+        if not _doc_ok(d) or d["doc_id"] in seen_docs:
+            return f"bad document record {str(d)[:60]!r}"
+        seen_docs.add(d["doc_id"])
+        ids = d["chunk_ids"]
+        if any(not 0 <= c < m["next_chunk_id"] for c in ids) or not seen_chunks.isdisjoint(ids):
+            return f"document {d['doc_id']} lists chunk ids out of range or listed twice"
+        seen_chunks.update(ids)
+    if "files" in m:
+        return integrity.records_problem(m["files"])
+    return None
+
+
+def _int(value: object) -> bool:
+    return type(value) is int
+
+
+def _doc_ok(d: object) -> bool:
+    return (
+        isinstance(d, dict)
+        and all(isinstance(d.get(k), str) for k in ("doc_id", "source", "title", "hash"))
+        and (d.get("date") is None or isinstance(d.get("date"), str))
+        and isinstance(d.get("chunk_ids"), list)
+        and all(type(c) is int for c in d["chunk_ids"])
+        and isinstance(d.get("page_starts", []), list)
+        and all(type(c) is int for c in d.get("page_starts", []))
+    )
+
+
+def snapshot_of(manifest: dict[str, Any], gen: int) -> Snapshot:
+    """A snapshot holding what a checked manifest says (documents; no chunks yet)."""
+    snap = Snapshot(
+        embedding_model=manifest["embedding"]["model"],
+        dim=manifest["embedding"]["dim"],
+        chunk_size=manifest["chunking"]["size"],
+        chunk_overlap=manifest["chunking"]["overlap"],
+        next_chunk_id=manifest["next_chunk_id"],
+        generation=gen,
+    )
+    for d in manifest["documents"]:
+        rec = DocRecord.from_json(d)
+        snap.documents[rec.doc_id] = rec
+    return snap
+
+
+def chunk_ids(snap: Snapshot) -> np.ndarray:
+    """The ids of every chunk the manifest lists, sorted."""
+    ids = [c for d in snap.documents.values() for c in d.chunk_ids]
+    return np.sort(np.asarray(ids, dtype=np.int64))
+
+
+def read_chunks(gdir: Path, snap: Snapshot, manifest: dict[str, Any]) -> None:
+    """Read ``chunks.jsonl`` into ``snap``: each chunk one the manifest lists for the same
+    document, with consistent offsets; its checksum verified when the manifest has one."""
+    path = gdir / CHUNKS
+    owner = {c: d.doc_id for d in snap.documents.values() for c in d.chunk_ids}
+    record = manifest.get("files", {}).get(CHUNKS)
+    digest = hashlib.sha256()
+    n = 0
+    try:
+        with open(path, "rb") as fh:
+            for n, line in enumerate(fh, start=1):  # noqa: B007 - n names the bad line
+                digest.update(line)
                 c = json.loads(line)
+                cid, doc_id, text = c["id"], c["doc_id"], c["text"]
+                start, end = c["start"], c["end"]
+                if (
+                    type(cid) is not int or owner.get(cid) != doc_id or cid in snap.chunks
+                    or type(start) is not int or type(end) is not int or type(text) is not str
+                    or not 0 <= start <= end or end - start != len(text)
+                ):  # fmt: skip
+                    raise corrupt(path, f"line {n}: a chunk the manifest does not list so")
+                line_no = c.get("line", 1)
                 page = c.get("page")  # absent in older generations and unpaged formats
                 page = page if type(page) is int and page > 0 else None
-                snap.chunks[c["id"]] = Chunk(
-                    c["id"], c["doc_id"], c["start"], c["end"], c["text"], page
-                )
-                snap.lines[c["id"]] = c.get("line", 1)
-    except FileNotFoundError as exc:
-        raise IndexCorruptError(f"index at {folder} is corrupt: missing {exc.filename}") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise IndexCorruptError(f"index at {folder} is corrupt: {exc}") from None
-    snap.store = FaissStore.load(gdir, dim)
-    if len(snap.store) != len(snap.chunks):
-        raise IndexCorruptError(
-            f"index at {folder} is corrupt: {len(snap.store)} vectors for {len(snap.chunks)} chunks"
-        )
-    try:
-        snap.lexical = Bm25.load(gdir)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise IndexCorruptError(f"index at {folder} is corrupt: {exc}") from None
-    if snap.lexical is not None and len(snap.lexical) != len(snap.chunks):
-        raise IndexCorruptError(
-            f"index at {folder} is corrupt: BM25 over {len(snap.lexical)} chunks, "
-            f"{len(snap.chunks)} chunks"
-        )
-    return snap
+                snap.chunks[cid] = Chunk(cid, doc_id, start, end, text, page)
+                snap.lines[cid] = line_no if type(line_no) is int else 1
+    except (FileNotFoundError, NotADirectoryError):
+        raise corrupt(path, "missing") from None
+    except OSError as exc:
+        raise corrupt(path, f"unreadable ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise corrupt(path, f"line {n}: not a chunk ({first_line(exc)})") from None
+    if record is not None and digest.hexdigest() != record["sha256"]:
+        raise corrupt(path, "sha256 differs from the one written (the content changed)")
+    if len(snap.chunks) != len(owner):
+        raise corrupt(path, f"{len(snap.chunks)} chunks where the manifest lists {len(owner)}")
+
+
+def read_vectors(gdir: Path, snap: Snapshot) -> FaissStore:
+    """The FAISS index of ``gdir``: one finite unit vector per chunk the manifest lists."""
+    store = FaissStore.load(gdir, snap.dim)
+    problem = store.problem(chunk_ids(snap))
+    if problem is not None:
+        raise corrupt(gdir / VECTORS, problem)
+    return store
+
+
+def read_bm25(gdir: Path, snap: Snapshot) -> Bm25 | None:
+    """The BM25 arrays of ``gdir`` (memory-mapped, checked against the chunk ids), or
+    ``None`` for a generation written without them."""
+    return Bm25.load(gdir, chunk_ids(snap))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -178,31 +344,43 @@ def save(folder: Path, snap: Snapshot) -> int:
     except IndexNotFoundError:
         gen = 1
     gdir = folder / _generation_name(gen)
-    if gdir.exists():  # left over by a crashed writer
-        shutil.rmtree(gdir)
+    _remove(gdir)  # left over by a crashed writer
     tmp = folder / f".tmp-{_generation_name(gen)}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    _remove(tmp)
     tmp.mkdir()
-    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+    digest = hashlib.sha256()
+    with open(tmp / CHUNKS, "wb") as fh:
         for cid in sorted(snap.chunks):
             c = snap.chunks[cid]
             row = {"id": cid, "doc_id": c.doc_id, "start": c.start, "end": c.end,
                    "line": snap.lines.get(cid, 1), "text": c.text}  # fmt: skip
             if c.page is not None:
                 row["page"] = c.page
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+            digest.update(data)
+            fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     assert snap.store is not None
     snap.store.save(tmp)
     snap.bm25().save(tmp)
-    with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
-        json.dump(snap.manifest(), fh, ensure_ascii=False, indent=1)
+    manifest = snap.manifest()
+    manifest["files"] = integrity.file_records(tmp, {CHUNKS: digest.hexdigest()})
+    manifest["checksum"] = integrity.manifest_checksum(manifest)
+    with open(tmp / integrity.MANIFEST, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, ensure_ascii=False, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
     _fsync_dir(tmp)
     os.replace(tmp, gdir)
+    point_current(folder, gen)
+    snap.generation = gen
+    _prune(folder, gen)
+    return gen
+
+
+def point_current(folder: Path, gen: int) -> None:
+    """Make generation ``gen`` (complete, fsynced) the live one, atomically."""
     pointer = folder / f".{CURRENT}.tmp"
     with open(pointer, "w") as fh:
         fh.write(_generation_name(gen) + "\n")
@@ -210,9 +388,13 @@ def save(folder: Path, snap: Snapshot) -> int:
         os.fsync(fh.fileno())
     os.replace(pointer, folder / CURRENT)
     _fsync_dir(folder)
-    snap.generation = gen
-    _prune(folder, gen)
-    return gen
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
 
 
 def _prune(folder: Path, live: int) -> None:

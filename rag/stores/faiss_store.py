@@ -33,7 +33,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rag.errors import IndexCorruptError
+from rag.errors import IndexCorruptError, first_line
 
 FILENAME = "vectors.faiss"
 
@@ -62,6 +62,8 @@ MIN_NPROBE = 16
 # probe 1/16 of them (recall@10 0.961 at 1M): they keep that until they are rebuilt.
 LEGACY_NPROBE_FRACTION = 1 / 16
 _ADD_BATCH = 65_536
+# Stored vectors are unit vectors; float16 lists round a norm² by ~1e-3 at most.
+_NORM_TOLERANCE = 0.02
 
 
 def nlist_for(n: int) -> int:
@@ -167,13 +169,38 @@ class FaissStore:
         nprobe: int | None = None,
     ) -> FaissStore:
         path = folder / FILENAME
+        if not path.is_file():
+            problem = "not a regular file" if path.exists() else "missing"
+            raise IndexCorruptError.at(path, problem)
         try:
             index = faiss.read_index(str(path))
-        except RuntimeError as exc:
-            raise IndexCorruptError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        except (RuntimeError, MemoryError) as exc:
+            problem = f"not a FAISS index ({first_line(exc)})"
+            raise IndexCorruptError.at(path, problem) from None
         if index.d != dim:
-            raise IndexCorruptError(f"{path} holds {index.d}-d vectors, manifest says {dim}")
+            problem = f"holds {index.d}-d vectors where the manifest says {dim}"
+            raise IndexCorruptError.at(path, problem)
         return cls(dim, index, approximate_above=approximate_above, nprobe=nprobe)
+
+    def problem(self, ids: np.ndarray) -> str | None:
+        """What is wrong with the index, given the sorted chunk ids it should hold: other
+        ids, or vectors that are not finite unit vectors (every embedder normalises). A
+        pass over the ids and the vectors, one part at a time; ``None`` when it is sound."""
+        if len(self) != len(ids):
+            return f"{len(self)} vectors where the manifest lists {len(ids)} chunks"
+        held: list[np.ndarray] = []
+        try:
+            for part_ids, vectors in _parts(self._index, self._dim, view=True):
+                held.append(part_ids)
+                norms = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)
+                if not np.all(np.abs(norms - 1.0) <= _NORM_TOLERANCE):  # NaN fails too
+                    return "vectors that are not unit vectors (damaged numbers)"
+        except (TypeError, RuntimeError) as exc:
+            return f"unreadable vectors ({first_line(exc)})"
+        found = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+        if not np.array_equal(found, ids):
+            return "vector ids that are not the chunk ids"
+        return None
 
     # -- approximate index -----------------------------------------------------------------
 
@@ -232,15 +259,22 @@ class FaissStore:
         return ivf
 
 
-def _parts(index: Any, dim: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _parts(index: Any, dim: int, *, view: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """What ``index`` holds as ``(ids, float32 vectors)`` parts of about _ADD_BATCH rows
-    (copies), in a fixed order."""
+    (copies; with ``view``, an exact index's vectors are read in place), in a fixed order."""
     ivf = _ivf(index)
     if ivf is None:
         flat: Any = faiss.downcast_index(index.index)
         ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-        codes = faiss.vector_to_array(flat.codes).view(np.float32).reshape(-1, dim)
+        if view:
+            n = int(flat.ntotal)
+            if n != len(ids):
+                raise RuntimeError(f"{len(ids)} ids for {n} vectors")
+            codes = faiss.rev_swig_ptr(flat.get_xb(), n * dim).reshape(n, dim) if n else None
+        else:
+            codes = faiss.vector_to_array(flat.codes).view(np.float32).reshape(-1, dim)
         for a in range(0, len(ids), _ADD_BATCH):
+            assert codes is not None
             yield ids[a : a + _ADD_BATCH], codes[a : a + _ADD_BATCH]
         return
     lists: Any = ivf.invlists
