@@ -88,18 +88,63 @@ function renderCards(items, title) {
     const place = document.createElement("div");
     place.className = "where";
     place.textContent = where(item.source, item.line, item.page) + (item.date ? ` · ${item.date}` : "");
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "open";
+    open.textContent = "open in document";
+    open.addEventListener("click", () => openSource(item));
+    place.append(" ", open);
     card.append(head, quote, place);
     list.append(card);
   });
 }
+
+let shownCitations = [];
 
 function highlight(n) {
   for (const card of document.querySelectorAll(".card.active")) card.classList.remove("active");
   const card = $(`cite-${n}`);
   if (!card) return;
   card.classList.add("active");
-  card.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  const citation = shownCitations.find((c) => String(c.n) === String(n));
+  if (citation) openSource(citation);
 }
+
+// -- a citation in its document ---------------------------------------------------
+
+const SOURCE_CONTEXT = 4000;  // characters shown each side of the cited span
+
+// The document around the span [start, end) (a citation's, or a passage's), the span
+// itself in a <mark>: exactly text[start:end] of the document, scrolled into view.
+async function openSource(item) {
+  const params = new URLSearchParams({ start: item.start, end: item.end, context: SOURCE_CONTEXT });
+  const url = `/v1/documents/${encodeURIComponent(item.doc_id)}/text?${params}`;
+  const response = await fetch(url, { headers: headers() });
+  if (!response.ok) {
+    setStatus((await failure(response)).message, true);
+    return;
+  }
+  const view = await response.json();
+  const a = view.start - view.offset;
+  const b = view.end - view.offset;
+  const mark = document.createElement("mark");
+  mark.id = "source-mark";
+  mark.textContent = view.text.slice(a, b);
+  const body = $("source-text");
+  body.replaceChildren(
+    document.createTextNode((view.offset > 0 ? "…" : "") + view.text.slice(0, a)),
+    mark,
+    document.createTextNode(view.text.slice(b) + (view.offset + view.text.length < view.length ? "…" : "")),
+  );
+  $("source-title").textContent = view.title;
+  $("source-where").textContent = where(view.source, item.line || 1, view.page)
+    + (view.exact ? "" : " · text rebuilt from the index");
+  $("source-box").hidden = false;
+  $("source-box").scrollIntoView({ block: "nearest" });
+  mark.scrollIntoView({ block: "center" });
+}
+
+$("source-close").addEventListener("click", () => { $("source-box").hidden = true; });
 
 function renderAnswer(answer) {
   const box = $("answer");
@@ -120,6 +165,7 @@ function renderAnswer(answer) {
       box.append(document.createTextNode(part));
     }
   }
+  shownCitations = answer.citations;
   if (answer.answerable) {
     renderCards(answer.citations, "Citations");
   } else {
@@ -135,6 +181,7 @@ async function ask(question) {
   box.classList.add("draft");
   $("answer-box").hidden = false;
   $("cards-box").hidden = true;
+  $("source-box").hidden = true;
   setStatus("Searching…");
   const response = await fetch("/v1/ask", {
     method: "POST",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
-from api_support import KEY, QUESTION, RealServer
+from api_support import ANSWER, KEY, QUESTION, LiveServer, RealServer
 from fastapi.testclient import TestClient
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
@@ -83,5 +85,45 @@ def test_ask_in_a_browser_and_click_a_citation(real_server: RealServer) -> None:
             n = cite.inner_text().strip("[]")
             expect(page.locator(f"#cite-{n}")).to_have_class(re.compile(r"\bactive\b"))
             assert external == []
+        finally:
+            browser.close()
+
+
+SCREENSHOT = Path("/tmp/citation_click.png")
+IN_VIEW = """(selector) => {
+  const box = document.querySelector(selector).getBoundingClientRect();
+  return box.top >= 0 && box.bottom <= window.innerHeight;
+}"""
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_clicking_a_citation_opens_its_document_at_the_span(
+    live: Callable[..., LiveServer],
+) -> None:
+    """Over fakes (no model): the click shows the document with exactly text[start:end]
+    in a <mark>, the text around it, scrolled into view; a screenshot is kept."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with live() as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 900})
+            page.goto(server.url + "/")
+            page.fill("#question", QUESTION)
+            page.click("#ask-button")
+            cite = page.locator("#answer button.cite").first
+            expect(cite).to_be_visible(timeout=30_000)
+            cite.click()
+            mark = page.locator("#source-text mark")
+            expect(mark).to_be_visible()
+            citation = page.evaluate("shownCitations[0]")
+            with httpx.Client(base_url=server.url) as client:
+                whole = client.get(f"/v1/documents/{citation['doc_id']}/text").json()["text"]
+            assert mark.inner_text() == whole[citation["start"] : citation["end"]] == ANSWER
+            body = page.locator("#source-text").inner_text()
+            assert body.startswith("US leaves Iraq") and "coalition mission" in body
+            expect(page.locator("#source-title")).to_have_text("US leaves Iraq")
+            assert page.evaluate(IN_VIEW, "#source-text mark")
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
             browser.close()
