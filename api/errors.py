@@ -5,6 +5,7 @@ Library errors map to status codes here, in one place::
 
     BadInputError        400 bad_input
     IndexNotFoundError   404 index_not_found     (an empty service: upload documents first)
+    IndexCorruptError    503 index_corrupt       (never wrong hits: rag check --repair)
     other index errors   500 index_error
     ModelError           503 model_unavailable
     GenerationError      500 generation_failed
@@ -26,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rag.errors import (
     BadInputError,
     GenerationError,
+    IndexCorruptError,
     IndexNotFoundError,
     ModelError,
     RagError,
@@ -92,6 +94,8 @@ def from_rag_error(exc: RagError) -> ApiError:
         return ApiError(400, message, type="bad_input")
     if isinstance(exc, IndexNotFoundError):
         return ApiError(404, "the index is empty: add documents first", type="index_not_found")
+    if isinstance(exc, IndexCorruptError):
+        return ApiError(503, message, type="index_corrupt")
     if isinstance(exc, ModelError):
         return ApiError(503, message, type="model_unavailable")
     if isinstance(exc, GenerationError):
