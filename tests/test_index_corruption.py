@@ -23,7 +23,7 @@ from rag import Rag, Settings, storage
 from rag.errors import EmbeddingMismatchError, IndexCorruptError
 from rag.stores.faiss_store import FaissStore
 from rag.testing import HashEmbedder
-from rag.verify import check_index, repair_index
+from rag.verify import check_index, print_report, repair_index
 
 QUERY = "Iraq troops bread"
 FILES = [
@@ -285,17 +285,26 @@ def test_cli_check_exit_codes(index: Path) -> None:
     assert ok.returncode == 0 and ok.stdout.startswith("ok: "), ok.stderr
     damaged = _live(index) / "bm25" / "docs.npy"
     damage(damaged, "garble")
-    bad = run()
+    bad = run("--json")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stdout.splitlines()[0].startswith(f"{damaged}: ")
     assert len(bad.stderr.strip().splitlines()) == 1 and bad.stderr.startswith("error: ")
-    as_json = json.loads(run("--json").stdout)
-    assert not as_json["ok"] and as_json["problems"][0]["file"] == str(damaged)
+    report = json.loads(bad.stdout)
+    assert not report["ok"] and [p["file"] for p in report["problems"]] == [str(damaged)]
+    lines: list[str] = []
+    print_report(check_index(index), lines.append)
+    assert lines[0].startswith(f"{damaged}: ")
     repaired = run("--repair")  # BM25 only: no embedding model is needed
     assert repaired.returncode == 0 and "repaired: gen-000003" in repaired.stdout, repaired.stderr
-    assert run().returncode == 0
-    opened = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "docs", "--index", str(tmp := index / "nowhere")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert opened.returncode == 2 and str(tmp) in opened.stderr
+    assert check_index(index).ok
+
+
+def test_approximate_vectors_are_checked_too() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = FaissStore(16, approximate_above=1000)
+    store.add(np.arange(3000), vectors)
+    assert store.approximate and store.problem(np.arange(3000)) is None
+    assert "ids" in str(store.problem(np.arange(1, 3001)))
+    store.add(np.array([3000]), vectors[:1] * 3)
+    assert "unit" in str(store.problem(np.arange(3001)))
