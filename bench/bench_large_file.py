@@ -18,6 +18,7 @@ a ratio that grows with the size.
 
     .venv/bin/python bench/bench_large_file.py                 # 1, 10, 50 MB (long)
     .venv/bin/python bench/bench_large_file.py --sizes 1,10 --json /tmp/large.json
+    .venv/bin/python bench/bench_large_file.py --pipeline-only    # every step but encoding
 
 Benchmarks report; they never assert.
 """
@@ -50,7 +51,20 @@ import json, resource, sys, time
 from pathlib import Path
 from rag import Rag, Settings
 settings = Settings(index=Path(sys.argv[2]), llm="none")
-rag = Rag.open(settings.index, settings, create=True)
+embedder = None
+if sys.argv[3] == "null":  # every step but the encoding: a constant unit vector per text
+    import numpy as np
+
+    class NullEmbedder:
+        name, dim = "bench/null", 384
+
+        def embed(self, texts, *, progress=False):
+            out = np.zeros((len(texts), self.dim), np.float32)
+            out[:, 0] = 1.0
+            return out
+
+    embedder = NullEmbedder()
+rag = Rag.open(settings.index, settings, create=True, embedder=embedder)
 rag.embedder.embed(["warm up"])
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
@@ -135,8 +149,17 @@ def main() -> None:
         help="embedder: the project's embedder (default backend); st: a bare "
         "SentenceTransformer.encode, with rag on the torch backend",
     )
+    ap.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="rag index with a constant embedder, no bare side: the time and memory of "
+        "every step but the encoding (cheap enough for 50 MB on a busy machine)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     args = ap.parse_args()
+    if args.pipeline_only:
+        pipeline_only(args.sizes, args.json)
+        return
     env = {"RAG_EMBEDDING_BACKEND": "torch"} if args.baseline == "st" else {}
     rows: list[dict[str, Any]] = []
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -150,7 +173,8 @@ def main() -> None:
         for size in (float(s) for s in args.sizes.split(",")):
             path = Path(tmp) / f"large-{size:g}mb.txt"
             write_text(path, size)
-            rag = run_child(RAG_CHILD, str(path), str(Path(tmp) / f"index-{size:g}"), env=env)
+            index = str(Path(tmp) / f"index-{size:g}")
+            rag = run_child(RAG_CHILD, str(path), index, "model", env=env)
             bare = run_child(BARE_CHILD, str(path), args.baseline, env=env)
             row = {
                 "megabytes": size,
@@ -170,6 +194,28 @@ def main() -> None:
     if args.json:
         args.json.write_text(
             json.dumps({"baseline": args.baseline, "rows": rows, "when": time.ctime()}, indent=1)
+        )
+
+
+def pipeline_only(sizes: str, out: Path | None) -> None:
+    rows: list[dict[str, Any]] = []
+    print("| file | chunks | rag index, constant embedder | per MB | peak RSS |", flush=True)
+    print("|---|---|---|---|---|", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-large-") as tmp:
+        for size in (float(s) for s in sizes.split(",")):
+            path = Path(tmp) / f"large-{size:g}mb.txt"
+            write_text(path, size)
+            rag = run_child(RAG_CHILD, str(path), str(Path(tmp) / f"index-{size:g}"), "null")
+            rows.append({"megabytes": size, "bytes": path.stat().st_size, "rag": rag})
+            print(
+                f"| {size:g} MB | {rag['chunks']} | {rag['seconds']:.1f} s "
+                f"| {rag['seconds'] / size:.2f} s | {rag['peak_rss_mb']:.0f} MB |",
+                flush=True,
+            )
+            path.unlink()
+    if out:
+        out.write_text(
+            json.dumps({"pipeline_only": True, "rows": rows, "when": time.ctime()}, indent=1)
         )
 
 
