@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import contextvars
 import hashlib
 import logging
 import os
 import re
 import stat
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -226,34 +226,30 @@ def _pdf_pages(reader: Any, shown: str) -> Iterator[str]:
         yield text
 
 
-class _ToDebug(logging.Handler):
-    """pypdf's warnings about a malformed file, as one debug record naming the file."""
+_READING: contextvars.ContextVar[str] = contextvars.ContextVar("rag_reading_pdf", default="")
 
-    def __init__(self, shown: str) -> None:
-        super().__init__()
-        self.shown = shown
+
+class _PypdfToDebug(logging.Handler):
+    """pypdf's warnings about a malformed file (it logs them; its ``warnings.warn`` are
+    only deprecations), as debug records of ours naming the file, not lines on stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        log.debug("%s: pypdf: %s", self.shown, record.getMessage())
+        log.debug("%s: pypdf: %s", _READING.get() or "a PDF", record.getMessage())
 
 
 @contextlib.contextmanager
 def _pypdf_quiet(shown: str) -> Iterator[None]:
-    """Route pypdf's log warnings and Python warnings to our debug log, not stderr."""
+    """Route pypdf's log to our debug log while ``shown`` is read (thread-safe: the
+    handler is installed once, the file name is a context variable)."""
     pypdf_log = logging.getLogger("pypdf")
-    handler = _ToDebug(shown)
-    saved = pypdf_log.propagate
-    pypdf_log.addHandler(handler)
-    pypdf_log.propagate = False
+    if not any(isinstance(h, _PypdfToDebug) for h in pypdf_log.handlers):
+        pypdf_log.addHandler(_PypdfToDebug())
+        pypdf_log.propagate = False
+    token = _READING.set(shown)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-        for w in caught:
-            log.debug("%s: pypdf: %s", shown, w.message)
+        yield
     finally:
-        pypdf_log.removeHandler(handler)
-        pypdf_log.propagate = saved
+        _READING.reset(token)
 
 
 Reader = Callable[[bytes, Path], tuple[str, str | None, tuple[int, ...]]]
