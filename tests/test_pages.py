@@ -122,3 +122,17 @@ def test_cli_sources_show_the_page(
     assert "report.pdf p. 3" in out.output
     out = CliRunner().invoke(cli.app, ["search", "Danube Black Sea delta", "--k", "1", "--json"])
     assert json.loads(out.output)[0]["page"] == 3
+
+
+def test_milvus_gives_the_same_pages(tmp_path: Path, folder: Path) -> None:
+    # Milvus keeps no page per chunk: it comes from the document's stored page offsets.
+    settings = Settings(
+        index=tmp_path / "unused", store=f"milvus://{tmp_path}/m.db", llm="none",
+        chunk_size=2000, chunk_overlap=0,
+    )  # fmt: skip
+    gen = CannedGenerator(json.dumps({"answer": "It was announced in September 2024."}))
+    with Rag.open(None, settings, create=True, embedder=HashEmbedder(), generator=gen) as rag:
+        rag.add([folder])
+        assert rag.search("Danube Black Sea delta", k=1)[0].page == 1  # the chunk's start
+        (cite,) = [c for c in rag.ask(QUESTION).citations if c.source.endswith(".pdf")]
+        assert cite.page == 2
