@@ -332,8 +332,12 @@ def _read_regular(path: Path, shown: str, max_bytes: int) -> bytes:
             raise UnreadableDocumentError(f"{shown}: not a regular file")
         if info.st_size > max_bytes:
             raise UnreadableDocumentError(
-                f"{shown}: {info.st_size // 2**20} MB is more than the "
-                f"{max_bytes // 2**20} MB a file may have (split it)"
+                f"{shown}: {_size(info.st_size)} is more than the "
+                f"{_size(max_bytes)} a file may have (split it)"
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n} bytes"
+
+
             )
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=True) as fh:
@@ -343,7 +347,7 @@ def _read_regular(path: Path, shown: str, max_bytes: int) -> bytes:
         if fd >= 0:
             os.close(fd)
     if len(data) > max_bytes:  # grew while we read it
-        raise UnreadableDocumentError(f"{shown}: more than {max_bytes // 2**20} MB")
+        raise UnreadableDocumentError(f"{shown}: more than {_size(max_bytes)}")
     return data
 
 

@@ -242,3 +242,10 @@ def test_cli_corrupt_npy_is_one_line(tmp_path: Path, fake_rag: Rag, settings: Se
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+
+
+def test_a_file_over_the_size_bound_is_refused(tmp_path: Path) -> None:
+    f = _write(tmp_path / "big.txt", GOOD_TEXT.encode() * 4)
+    with pytest.raises(UnreadableDocumentError, match="is more than the 100 bytes a file may"):
+        read_document(f, max_bytes=100)
+    assert read_document(f, max_bytes=10_000).text == GOOD_TEXT * 4
