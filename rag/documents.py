@@ -319,6 +319,10 @@ def _read(path: Path, shown: str, max_bytes: int) -> Document:
     )
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n} bytes"
+
+
 def _read_regular(path: Path, shown: str, max_bytes: int) -> bytes:
     """The bytes of ``path`` if it is a regular file of at most ``max_bytes``.
 
@@ -334,10 +338,6 @@ def _read_regular(path: Path, shown: str, max_bytes: int) -> bytes:
             raise UnreadableDocumentError(
                 f"{shown}: {_size(info.st_size)} is more than the "
                 f"{_size(max_bytes)} a file may have (split it)"
-def _size(n: int) -> str:
-    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n} bytes"
-
-
             )
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=True) as fh:
