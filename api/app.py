@@ -23,7 +23,7 @@ from api.middleware import BearerAuthMiddleware, BodyLimitMiddleware
 from api.routers import ask, chat, document_text, documents, health, models, page, search
 from api.routers.page import STATIC
 from api.service import Service
-from api.settings import ApiSettings
+from api.settings import ApiSettings, from_environment
 from rag import Rag, Settings
 
 log = logging.getLogger("rag.api")
@@ -93,7 +93,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> N
     """Run the service with uvicorn until interrupted (``rag serve``), with the timeouts
     and limits of :class:`ApiSettings` (see :mod:`api.serving`)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
-    api_settings = ApiSettings()
+    api_settings = from_environment()
     app = create_app(settings, api_settings=api_settings)
     log.info("loading models (llm %s); /readyz turns 200 when done", settings.llm)
     serving.run(app, api_settings, host=host, port=port)

@@ -7,8 +7,10 @@ service needs on top (key, limits, queue, CORS). Tests pass an instance to
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import BadInputError
 
 
 class ApiSettings(BaseSettings):
@@ -68,3 +70,13 @@ class ApiSettings(BaseSettings):
     @property
     def origins(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+def from_environment() -> ApiSettings:
+    """The settings from ``RAG_`` variables; a bad value is one line naming the variable."""
+    try:
+        return ApiSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first.get("loc") or ("?",)
+        raise BadInputError(f"RAG_{str(loc[0]).upper()}: {first['msg']}") from None

@@ -21,7 +21,8 @@ from api_support import LiveServer, make_rag
 
 from api import serving
 from api.app import create_app
-from api.settings import ApiSettings
+from api.settings import ApiSettings, from_environment
+from rag import BadInputError
 
 PARTIAL = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
@@ -171,3 +172,13 @@ def test_the_accept_failure_line_is_rate_limited() -> None:
     assert "\n" not in accepts[0].getMessage()
     assert "999 more" in accepts[1].getMessage()
     assert len(records) == 1002  # other lines pass untouched
+
+
+def test_a_bad_limit_in_the_environment_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RAG_HEADER_TIMEOUT", "soon")
+    with pytest.raises(BadInputError, match=r"^RAG_HEADER_TIMEOUT: .*number"):
+        from_environment()
+    monkeypatch.setenv("RAG_HEADER_TIMEOUT", "2.5")
+    assert from_environment().header_timeout == 2.5
