@@ -192,7 +192,7 @@ class FaissStore:
         try:
             for part_ids, vectors in _parts(self._index, self._dim, view=True):
                 held.append(part_ids)
-                norms = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)
+                norms = np.einsum("ij,ij->i", vectors, vectors)
                 if not np.all(np.abs(norms - 1.0) <= _NORM_TOLERANCE):  # NaN fails too
                     return "vectors that are not unit vectors (damaged numbers)"
         except (TypeError, RuntimeError) as exc:
@@ -261,7 +261,8 @@ class FaissStore:
 
 def _parts(index: Any, dim: int, *, view: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """What ``index`` holds as ``(ids, float32 vectors)`` parts of about _ADD_BATCH rows
-    (copies; with ``view``, an exact index's vectors are read in place), in a fixed order."""
+    (copies; with ``view``, parts that may be views into the index, or one IVF list each),
+    in a fixed order."""
     ivf = _ivf(index)
     if ivf is None:
         flat: Any = faiss.downcast_index(index.index)
@@ -278,6 +279,14 @@ def _parts(index: Any, dim: int, *, view: bool = False) -> Iterator[tuple[np.nda
             yield ids[a : a + _ADD_BATCH], codes[a : a + _ADD_BATCH]
         return
     lists: Any = ivf.invlists
+    if view and _current(ivf):  # float16 lists hold the vectors' float16 values as they are
+        for li in range(ivf.nlist):
+            size = lists.list_size(li)
+            if size:
+                codes = faiss.rev_swig_ptr(lists.get_codes(li), size * ivf.code_size)
+                vectors = codes.view(np.float16).reshape(size, dim).astype(np.float32)
+                yield faiss.rev_swig_ptr(lists.get_ids(li), size), vectors
+        return
     id_parts: list[np.ndarray] = []
     vec_parts: list[np.ndarray] = []
     held = 0
