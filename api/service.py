@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from api.errors import ApiError
 from api.queue import GenerationQueue
 from api.settings import ApiSettings
-from rag import Rag, RagError, Settings
+from rag import IndexCorruptError, Rag, RagError, Settings
 
 log = logging.getLogger("rag.api")
 
@@ -33,6 +33,7 @@ class Service:
         self.started = int(time.time())
         self.write_lock = threading.Lock()
         self.load_error: str | None = None
+        self._load_error_type = "not_ready"  # index_corrupt: a damaged index (rag check)
         self._rag: Rag | None = None
         self._reload_lock = threading.Lock()
         self._checked_at = -float("inf")
@@ -49,6 +50,8 @@ class Service:
             rag.warm_up()
         except RagError as exc:
             self.load_error = str(exc)
+            if isinstance(exc, IndexCorruptError):
+                self._load_error_type = "index_corrupt"
             log.error("cannot start: %s", exc)
             return
         self._rag = rag
@@ -77,7 +80,7 @@ class Service:
         if rag is None:
             if self.load_error is not None:
                 raise ApiError(503, f"the service failed to start: {self.load_error}",
-                               type="not_ready")  # fmt: skip
+                               type=self._load_error_type)  # fmt: skip
             raise ApiError(503, "the models are still loading", type="not_ready",
                            headers={"Retry-After": "5"})  # fmt: skip
         return rag

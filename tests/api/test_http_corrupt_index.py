@@ -36,6 +36,7 @@ def test_a_server_started_on_a_damaged_index_answers_503(tmp_path: Path) -> None
             time.sleep(0.05)
         for request in (c.get("/v1/search", params={"q": "Iraq"}), c.get("/v1/documents")):
             assert request.status_code == 503
+            assert request.json()["error"]["type"] == "index_corrupt"
             assert str(damaged) in request.json()["error"]["message"]
 
 
