@@ -204,8 +204,19 @@ class Bm25:
     def _query_terms(self, query: str) -> list[int]:
         return [t for s in analyze(query) if (t := self._terms.get(s)) is not None]
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Up to ``k`` ``(chunk_id, score)`` pairs with a positive score, best first."""
+    def mask(self, ids: np.ndarray) -> np.ndarray | None:
+        """A mask over this index's documents of the chunk ``ids`` (for :meth:`search`'s
+        ``exclude``), or ``None`` when it holds none of them."""
+        if not len(ids) or not self._n:
+            return None
+        mask = np.isin(np.asarray(self._ids), ids)
+        return mask if mask.any() else None
+
+    def search(
+        self, query: str, k: int, exclude: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(chunk_id, score)`` pairs with a positive score, best first;
+        ``exclude``: a :meth:`mask` of documents never returned (tombstones)."""
         if self._n == 0 or k <= 0:
             return []
         terms = self._query_terms(query)
@@ -220,6 +231,11 @@ class Bm25:
         if postings < _SPARSE_FRACTION * self._n:
             touched = np.concatenate([self._docs[a:b] for a, b in spans])
             weights = np.concatenate([self._data[a:b] for a, b in spans])
+            if exclude is not None:
+                live = ~exclude[touched]
+                touched, weights = touched[live], weights[live]
+                if not len(touched):
+                    return []
             if postings < _SORT_FRACTION * self._n:
                 positions, inverse = np.unique(touched, return_inverse=True)
                 scores = np.bincount(inverse, weights=weights)
@@ -229,6 +245,8 @@ class Bm25:
             scores = np.zeros(self._n, dtype=np.float32)  # float32 halves the memory traffic
             for a, b in spans:
                 np.add.at(scores, self._docs[a:b], self._data[a:b])
+            if exclude is not None:
+                scores[exclude] = 0
         top = _top_k(scores, min(k, len(scores)))
         out = []
         for i in top:

@@ -11,11 +11,25 @@ Layout of an index folder::
       vectors.faiss    FAISS index (ids are chunk ids)
       bm25/            BM25 over the chunk texts (rag.lexical), memory-mapped when
                        opened; generations written before it existed rebuild it
+    gen-000008/        a segment: only what one small write changed (see below)
     .lock              held by writers so two writers never interleave
 
 A writer builds a new generation folder completely, fsyncs it, then replaces
 ``CURRENT``. A crash at any point leaves the previous generation live, and a
 reader always sees one whole generation, old or new.
+
+Small writes (Lucene's segments, SQLite's WAL): a write that adds or removes little
+next to a large index writes a *segment* generation instead of a full one. It holds
+the same files, but only for the documents that write added (their chunks, their
+vectors in an exact FAISS index, a BM25 over their texts), and its manifest's
+``"segment"`` names the full base generation, every segment on top of it in order
+(ending with itself), the documents it removed or replaced and their chunk ids (the
+tombstones). ``CURRENT`` naming it is still the one commit point. A reader loads the
+base, then each segment: tombstoned chunks are dropped from the documents and
+chunks and filtered out of every search. When the segments hold more than
+``MERGE_FRACTION`` of the base, or ``MAX_SEGMENTS`` of them exist, the next write
+writes a full generation again (the merge). Chunk ids are never reused, so a
+tombstone means the same chunk everywhere.
 
 Damage is never read silently: :func:`load` checks what it can cheaply (every size,
 the checksums of the files it reads whole, the structure of the rest) and raises
@@ -32,7 +46,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,20 +60,64 @@ from rag.stores.faiss_store import FILENAME as FAISS_FILENAME
 from rag.stores.faiss_store import FaissStore
 from rag.types import Chunk
 
-__all__ = ["DocRecord", "Snapshot", "exists", "load", "save", "writer_lock"]
+__all__ = [
+    "DocRecord", "Segment", "Snapshot", "apply_segment", "exists", "load", "merged", "save",
+    "save_segment", "writer_lock",
+]  # fmt: skip
 
 FORMAT = 1
 CURRENT = "CURRENT"
 CHUNKS = "chunks.jsonl"
 VECTORS = FAISS_FILENAME
 _KEEP_GENERATIONS = 2
+# A write becomes a segment while the segments (with it) hold at most this fraction of
+# the base's chunks (added chunks plus tombstones), and at most MAX_SEGMENTS of them.
+MERGE_FRACTION = 0.10
+MAX_SEGMENTS = 8
 # json.loads(bytes) guesses the encoding of every line; chunks.jsonl is UTF-8.
 _decode = json.JSONDecoder().decode
 
 
 @dataclass
+class Segment:
+    """What one small write changed: the documents it added (with their chunks, vectors
+    and BM25) and the documents it removed or replaced (``dead``: their chunk ids)."""
+
+    dim: int
+    next_chunk_id: int
+    documents: dict[str, DocRecord] = field(default_factory=dict)
+    chunks: dict[int, Chunk] = field(default_factory=dict)
+    lines: dict[int, int] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    dead: list[int] = field(default_factory=list)
+    store: FaissStore | None = None  # exact; ids are chunk ids
+    lexical: Bm25 | None = None
+    generation: int = 0
+
+    def __post_init__(self) -> None:
+        if self.store is None:
+            self.store = FaissStore(self.dim, approximate_above=None)
+
+    @property
+    def size(self) -> int:
+        """What it weighs against the merge threshold: chunks added plus tombstones."""
+        return len(self.chunks) + len(self.dead)
+
+    def bm25(self) -> Bm25:
+        if self.lexical is None:
+            ids = sorted(self.chunks)
+            self.lexical = Bm25(ids, [self.chunks[i].text for i in ids])
+        return self.lexical
+
+
+@dataclass
 class Snapshot:
-    """Everything one generation holds, in memory."""
+    """Everything one generation holds, in memory.
+
+    With segments, ``documents``, ``chunks`` and ``lines`` are the live state (base and
+    segments applied), while ``store`` and ``lexical`` cover the base only (tombstoned
+    chunks included): search them with :attr:`dead` excluded, and each segment's too.
+    """
 
     embedding_model: str
     dim: int
@@ -73,6 +131,20 @@ class Snapshot:
     lexical: Bm25 | None = None
     next_chunk_id: int = 0
     generation: int = 0
+    segments: list[Segment] = field(default_factory=list)
+    # The full generation under the segments (== generation without segments).
+    base: int = 0
+
+    def dead(self) -> np.ndarray:
+        """The sorted ids of every tombstoned chunk (in the base or a segment)."""
+        ids = [c for seg in self.segments for c in seg.dead]
+        return np.unique(np.asarray(ids, dtype=np.int64))
+
+    def segments_size(self) -> int:
+        return sum(seg.size for seg in self.segments)
+
+    def base_size(self) -> int:
+        return len(self.store) if self.store is not None else 0
 
     def bm25(self) -> Bm25:
         """The BM25 index over the chunks (built, and kept, when the snapshot has none)."""
@@ -123,7 +195,7 @@ def generation_path(folder: Path, gen: int) -> Path:
     return folder / _generation_name(gen)
 
 
-def corrupt(path: Path, problem: str) -> IndexCorruptError:
+def corrupt(path: Path | str, problem: str) -> IndexCorruptError:
     """The error for a damaged index file: one line naming it."""
     return IndexCorruptError.at(path, problem)
 
@@ -174,6 +246,105 @@ def load(folder: Path) -> Snapshot:
     gen = current_generation(folder)
     gdir = generation_path(folder, gen)
     manifest = read_manifest(gdir)
+    chain = segment_chain(gdir, manifest, gen)
+    if chain is None:
+        return _load_full(gdir, manifest, gen)
+    base, segments = chain
+    bdir = generation_path(folder, base)
+    bmanifest = read_manifest(bdir)
+    if "segment" in bmanifest:
+        raise corrupt(gdir / integrity.MANIFEST, f"its base {bdir.name} is a segment")
+    snap = _load_full(bdir, bmanifest, base)
+    snap.bm25()  # the base's own (older generations have none on disk)
+    load_segments(folder, snap, segments, manifest)
+    return snap
+
+
+def load_segments(
+    folder: Path, snap: Snapshot, segments: list[int], live: dict[str, Any] | None = None
+) -> None:
+    """Read segments ``segments`` (generation numbers, in order) and apply them to
+    ``snap``; ``live``: the manifest of the last one, already read."""
+    for g in segments:
+        sdir = generation_path(folder, g)
+        m = live if live is not None and g == segments[-1] else read_manifest(sdir)
+        if "segment" not in m:
+            raise corrupt(sdir / integrity.MANIFEST, "a segment's manifest without 'segment'")
+        apply_segment(snap, read_segment(sdir, m, g), sdir / integrity.MANIFEST)
+    if segments:
+        snap.generation = segments[-1]
+
+
+def segment_chain(gdir: Path, manifest: dict[str, Any], gen: int) -> tuple[int, list[int]] | None:
+    """``(base, segments)`` of a segment generation's checked manifest, or ``None`` for a
+    full generation."""
+    info = manifest.get("segment")
+    if info is None:
+        return None
+    base = info.get("base") if isinstance(info, dict) else None
+    segs = info.get("segments") if isinstance(info, dict) else None
+    if (
+        not _int(base) or not isinstance(segs, list) or not segs
+        or not all(_int(g) for g in segs) or segs[-1] != gen or segs[0] <= base
+        or any(a >= b for a, b in zip(segs, segs[1:], strict=False))
+        or not isinstance(info.get("removed"), list)
+        or not all(isinstance(d, str) for d in info["removed"])
+        or not isinstance(info.get("dead"), list) or not all(_int(c) for c in info["dead"])
+    ):  # fmt: skip
+        raise corrupt(gdir / integrity.MANIFEST, "bad 'segment'")
+    assert isinstance(base, int)
+    return base, [int(g) for g in segs]
+
+
+def read_segment(sdir: Path, manifest: dict[str, Any], gen: int) -> Segment:
+    """The segment in ``sdir`` (checked like a full generation: sizes, chunks, vectors, BM25)."""
+    for rel, rec in manifest.get("files", {}).items():
+        problem = integrity.size_problem(sdir / rel, rec["size"])
+        if problem is not None:
+            raise corrupt(sdir / rel, problem)
+    part = snapshot_of(manifest, gen)
+    read_chunks(sdir, part, manifest)
+    store = read_vectors(sdir, part)
+    lexical = read_bm25(sdir, part)
+    if lexical is None:
+        raise corrupt(sdir / "bm25", "missing")
+    info = manifest["segment"]
+    return Segment(
+        dim=part.dim, next_chunk_id=part.next_chunk_id, documents=part.documents,
+        chunks=part.chunks, lines=part.lines, removed=list(info["removed"]),
+        dead=list(info["dead"]), store=store, lexical=lexical, generation=gen,
+    )  # fmt: skip
+
+
+def apply_segment(snap: Snapshot, seg: Segment, where: Path | None = None) -> None:
+    """Apply ``seg`` to ``snap`` (documents, chunks, lines; the segment is appended to its
+    segments). Raises :class:`IndexCorruptError` naming ``where`` (the segment's
+    manifest) when they do not fit together."""
+    at = where if where is not None else f"gen-{seg.generation:06d}/{integrity.MANIFEST}"
+    dead: list[int] = []
+    for doc_id in seg.removed:
+        rec = snap.documents.pop(doc_id, None)
+        if rec is None:
+            raise corrupt(at, f"removes {doc_id[:40]!r}, which the index does not hold")
+        dead.extend(rec.chunk_ids)
+        for cid in rec.chunk_ids:
+            snap.chunks.pop(cid, None)
+            snap.lines.pop(cid, None)
+    if sorted(dead) != sorted(seg.dead):
+        raise corrupt(at, "tombstones that are not the removed documents' chunks")
+    if seg.next_chunk_id < snap.next_chunk_id or any(
+        c < snap.next_chunk_id for c in seg.chunks
+    ) or not set(seg.documents).isdisjoint(snap.documents):  # fmt: skip
+        raise corrupt(at, "chunk ids or documents the index already holds")
+    snap.documents.update(seg.documents)
+    snap.chunks.update(seg.chunks)
+    snap.lines.update(seg.lines)
+    snap.next_chunk_id = seg.next_chunk_id
+    snap.segments.append(seg)
+    snap.generation = seg.generation
+
+
+def _load_full(gdir: Path, manifest: dict[str, Any], gen: int) -> Snapshot:
     for rel, rec in manifest.get("files", {}).items():
         problem = integrity.size_problem(gdir / rel, rec["size"])
         if problem is not None:
@@ -264,6 +435,7 @@ def snapshot_of(manifest: dict[str, Any], gen: int) -> Snapshot:
         chunk_overlap=manifest["chunking"]["overlap"],
         next_chunk_id=manifest["next_chunk_id"],
         generation=gen,
+        base=gen,
     )
     for d in manifest["documents"]:
         rec = DocRecord.from_json(d)
@@ -342,12 +514,88 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save(folder: Path, snap: Snapshot) -> int:
-    """Write ``snap`` as a new generation and make it live. Call under :func:`writer_lock`."""
+    """Write ``snap`` as a new full generation and make it live. Call under
+    :func:`writer_lock`. A snapshot with segments is merged first (:func:`merged`)."""
+    if snap.segments:
+        raise ValueError("merge the segments first (storage.merged)")
+    assert snap.store is not None
+    gen = _next_generation(folder)
+    _write_generation(folder, gen, snap, snap.store, snap.bm25(), snap.manifest())
+    snap.generation = snap.base = gen
+    _prune(folder, gen)
+    return gen
+
+
+def save_segment(folder: Path, snap: Snapshot, seg: Segment) -> Snapshot:
+    """Write ``seg`` as a segment over ``snap`` (the live generation) and make it live.
+    Returns the new live snapshot (``snap`` is not changed; it shares the base's
+    vectors and BM25). Call under :func:`writer_lock`."""
+    if current_generation(folder) != snap.generation:
+        raise ValueError("a segment goes on top of the live generation")
+    gen = snap.generation + 1
+    manifest = {
+        "format": FORMAT,
+        "embedding": {"model": snap.embedding_model, "dim": snap.dim},
+        "chunking": {"size": snap.chunk_size, "overlap": snap.chunk_overlap},
+        "next_chunk_id": seg.next_chunk_id,
+        "documents": [d.to_json() for d in seg.documents.values()],
+        "segment": {
+            "base": snap.base,
+            "segments": [s.generation for s in snap.segments] + [gen],
+            "removed": list(seg.removed),
+            "dead": sorted(seg.dead),
+        },
+    }
+    assert seg.store is not None
+    _write_generation(folder, gen, seg, seg.store, seg.bm25(), manifest)
+    seg.generation = gen
+    new = replace(
+        snap, documents=dict(snap.documents), chunks=dict(snap.chunks),
+        lines=dict(snap.lines), segments=list(snap.segments),
+    )  # fmt: skip
+    apply_segment(new, seg)
+    _prune(folder, gen)
+    return new
+
+
+def merged(snap: Snapshot) -> Snapshot:
+    """A copy of ``snap`` with its segments folded into the base: one FAISS index of the
+    live chunks (the base's copied, tombstones removed, the segments' vectors added), and
+    no BM25 yet (:func:`save` builds it). Without segments, a plain copy."""
+    assert snap.store is not None
+    store = snap.store.copy()
+    dead = snap.dead()
+    if len(dead):
+        store.remove(dead)
+    for seg in snap.segments:
+        assert seg.store is not None
+        ids, vectors = seg.store._contents()
+        live = ~np.isin(ids, dead)
+        store.add(ids[live], vectors[live])
+    return replace(
+        snap, documents=dict(snap.documents), chunks=dict(snap.chunks),
+        lines=dict(snap.lines), store=store, lexical=None, segments=[],
+    )  # fmt: skip
+
+
+def _next_generation(folder: Path) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        gen = current_generation(folder) + 1
+        return current_generation(folder) + 1
     except IndexNotFoundError:
-        gen = 1
+        return 1
+
+
+def _write_generation(
+    folder: Path,
+    gen: int,
+    part: Snapshot | Segment,
+    store: FaissStore,
+    lexical: Bm25,
+    manifest: dict[str, Any],
+) -> None:
+    """Write ``part``'s chunks, ``store``, ``lexical`` and ``manifest`` (with the size and
+    checksum of every file) as generation ``gen``, fsynced, and point ``CURRENT`` at it."""
     gdir = folder / _generation_name(gen)
     _remove(gdir)  # left over by a crashed writer
     tmp = folder / f".tmp-{_generation_name(gen)}-{os.getpid()}"
@@ -355,10 +603,10 @@ def save(folder: Path, snap: Snapshot) -> int:
     tmp.mkdir()
     digest = hashlib.sha256()
     with open(tmp / CHUNKS, "wb") as fh:
-        for cid in sorted(snap.chunks):
-            c = snap.chunks[cid]
+        for cid in sorted(part.chunks):
+            c = part.chunks[cid]
             row = {"id": cid, "doc_id": c.doc_id, "start": c.start, "end": c.end,
-                   "line": snap.lines.get(cid, 1), "text": c.text}  # fmt: skip
+                   "line": part.lines.get(cid, 1), "text": c.text}  # fmt: skip
             if c.page is not None:
                 row["page"] = c.page
             data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
@@ -366,10 +614,8 @@ def save(folder: Path, snap: Snapshot) -> int:
             fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    assert snap.store is not None
-    snap.store.save(tmp)
-    snap.bm25().save(tmp)
-    manifest = snap.manifest()
+    store.save(tmp)
+    lexical.save(tmp)
     manifest["files"] = integrity.file_records(tmp, {CHUNKS: digest.hexdigest()})
     manifest["checksum"] = integrity.manifest_checksum(manifest)
     with open(tmp / integrity.MANIFEST, "w", encoding="utf-8") as fh:
@@ -379,9 +625,6 @@ def save(folder: Path, snap: Snapshot) -> int:
     _fsync_dir(tmp)
     os.replace(tmp, gdir)
     point_current(folder, gen)
-    snap.generation = gen
-    _prune(folder, gen)
-    return gen
 
 
 def point_current(folder: Path, gen: int) -> None:
@@ -403,16 +646,30 @@ def _remove(path: Path) -> None:
 
 
 def _prune(folder: Path, live: int) -> None:
-    """Delete generations older than the last few, and leftovers of crashed writers."""
+    """Delete generations older than the last few (but not the base and segments the
+    kept ones are read from), and leftovers of crashed writers."""
+    keep: set[int] = set()
+    for g in range(live - _KEEP_GENERATIONS + 1, live + 1):
+        keep.update(_needs(folder, g))
     for entry in folder.iterdir():
         name = entry.name
         if name.startswith("gen-") and name[4:].isdigit():
-            if int(name[4:]) <= live - _KEEP_GENERATIONS:
+            if int(name[4:]) <= live - _KEEP_GENERATIONS and int(name[4:]) not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
         elif name.startswith(".tmp-gen-"):
             pid = name.rsplit("-", 1)[-1]
             if pid.isdigit() and not _alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _needs(folder: Path, gen: int) -> set[int]:
+    """The generations reading ``gen`` needs (itself, and its base and segments)."""
+    gdir = generation_path(folder, gen)
+    try:
+        chain = segment_chain(gdir, read_manifest(gdir), gen)
+    except IndexCorruptError:
+        return {gen}
+    return {gen} if chain is None else {chain[0], *chain[1]}
 
 
 def _alive(pid: int) -> bool:

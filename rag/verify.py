@@ -96,16 +96,46 @@ def check_index(folder: Path) -> Report:
     except IndexCorruptError as exc:
         report._add(exc)
         return report
-    _check_generation(storage.generation_path(folder, report.generation), report)
+    _check_chain(folder, report.generation, report)
     return report
 
 
-def _check_generation(gdir: Path, report: Report) -> None:
+def _check_chain(folder: Path, gen: int, report: Report) -> None:
+    """Check generation ``gen`` and, for a segment, its base and the segments under it."""
+    gdir = storage.generation_path(folder, gen)
+    manifest = _check_generation(gdir, report)
+    chain = _chain(gdir, manifest, report)
+    if chain is not None:
+        # A segment: the base and the segments under it are part of the index too.
+        base, segments = chain
+        for g in [base, *segments[:-1]]:
+            _check_generation(storage.generation_path(folder, g), report)
+        if not report.problems:
+            try:
+                storage.load(folder)  # and that they fit together (tombstones, ids)
+            except IndexCorruptError as exc:
+                report._add(exc)
+
+
+def _chain(
+    gdir: Path, manifest: dict[str, Any] | None, report: Report
+) -> tuple[int, list[int]] | None:
+    if manifest is None:
+        return None
+    try:
+        return storage.segment_chain(gdir, manifest, int(gdir.name[4:]))
+    except IndexCorruptError as exc:
+        report._add(exc)
+        return None
+
+
+def _check_generation(gdir: Path, report: Report) -> dict[str, Any] | None:
+    """Check one generation folder's files (a segment's alone); its manifest, if it reads."""
     try:
         manifest = storage.read_manifest(gdir)
     except IndexCorruptError as exc:
         report._add(exc)
-        return
+        return None
     files = manifest.get("files")
     report.checksums = files is not None
     if files is None:
@@ -129,11 +159,12 @@ def _check_generation(gdir: Path, report: Report) -> None:
             step()
         except IndexCorruptError as exc:
             report._add(exc)
+    return manifest
 
 
 def _generation_ok(folder: Path, gen: int) -> bool:
     report = Report(str(folder), gen)
-    _check_generation(storage.generation_path(folder, gen), report)
+    _check_chain(folder, gen, report)
     return not report.problems
 
 
@@ -150,7 +181,16 @@ def repair_index(folder: Path, embedder: Callable[[], Embedder]) -> Report:
         bad = {p.path for p in report.problems}
         if report.generation is None or str(gdir) in bad:  # CURRENT, or what it names
             return _repoint(folder, report)
-        primary = {str(gdir / integrity.MANIFEST), str(gdir / storage.CHUNKS)}
+        try:
+            manifest = storage.read_manifest(gdir)
+            chain = storage.segment_chain(gdir, manifest, report.generation)
+        except IndexCorruptError:
+            chain = None  # reported as a problem of the manifest, below
+        gens = [report.generation] if chain is None else [chain[0], *chain[1]]
+        dirs = [storage.generation_path(folder, g) for g in gens]
+        if any(str(d) in bad for d in dirs):  # a base or segment is gone: an older one
+            return _repoint(folder, report)
+        primary = {str(d / f) for d in dirs for f in (integrity.MANIFEST, storage.CHUNKS)}
         if bad & primary:
             report.repaired = {}
             report.unrepairable = [
@@ -159,16 +199,31 @@ def repair_index(folder: Path, embedder: Callable[[], Embedder]) -> Report:
                 for path in sorted(bad & primary)
             ]
             return report
-        manifest = storage.read_manifest(gdir)
-        snap = storage.snapshot_of(manifest, report.generation)
-        storage.read_chunks(gdir, snap, manifest)
-        rebuilt = ["bm25"] if any(_in_bm25(gdir, p) for p in bad) else []
+        rebuilt = ["bm25"] if any(_in_bm25(d, p) for d in dirs for p in bad) else []
         embedded = 0
-        if str(gdir / storage.VECTORS) in bad:
-            snap.store, embedded = _embed_again(snap, embedder())
-            rebuilt.append("vectors")
-        else:
-            snap.store = storage.read_vectors(gdir, snap)
+        snap: Snapshot | None = None
+        for g, d in zip(gens, dirs, strict=True):
+            m = storage.read_manifest(d)
+            part = storage.snapshot_of(m, g)
+            storage.read_chunks(d, part, m)
+            if str(d / storage.VECTORS) in bad:
+                part.store, n = _embed_again(part, embedder())
+                embedded += n
+                if "vectors" not in rebuilt:
+                    rebuilt.append("vectors")
+            else:
+                part.store = storage.read_vectors(d, part)
+            if snap is None:
+                snap = part
+                continue
+            info = m["segment"]
+            storage.apply_segment(snap, storage.Segment(
+                dim=part.dim, next_chunk_id=part.next_chunk_id, documents=part.documents,
+                chunks=part.chunks, lines=part.lines, removed=list(info["removed"]),
+                dead=list(info["dead"]), store=part.store, generation=g,
+            ), d / integrity.MANIFEST)  # fmt: skip
+        assert snap is not None
+        snap = storage.merged(snap)
         gen = storage.save(folder, snap)  # builds BM25 from the chunks
         report.repaired = {"generation": gen, "rebuilt": rebuilt, "embedded": embedded}
         after = check_index(folder)

@@ -136,12 +136,26 @@ class FaissStore:
             return 0
         return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` per query; ``exclude``: chunk ids never returned (tombstones)."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if len(self) == 0:
             n = len(queries)
             return np.zeros((n, k), np.float32), np.full((n, k), -1, np.int64)
-        scores, ids = self._index.search(queries, min(k, len(self)))
+        if exclude is not None and len(exclude):
+            batch = faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64))
+            sel = faiss.IDSelectorNot(batch)
+            ivf = _ivf(self._index)
+            params: Any = faiss.SearchParameters() if ivf is None else faiss.SearchParametersIVF()
+            params.sel = sel
+            if ivf is not None:
+                params.nprobe = ivf.nprobe
+            scores, ids = self._index.search(queries, min(k, len(self)), params=params)
+            del batch, sel
+        else:
+            scores, ids = self._index.search(queries, min(k, len(self)))
         if ids.shape[1] < k:
             pad = k - ids.shape[1]
             scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=0.0)
