@@ -231,3 +231,13 @@ def test_kill_9_mid_segment_write_keeps_the_previous_state(
     _write(reader, {"next": "the next note"})  # the next writer carries on and cleans up
     assert _id("next") in FolderStore(base.path).documents()
     assert not list(base.path.glob(".tmp-*"))
+
+
+def test_removing_many_documents_is_a_full_generation(base: FolderStore) -> None:
+    _write(base, {"one": "a small note first"})  # a segment, then a removal past the threshold
+    gone = tuple(_id(f"d{i}") for i in range(BASE_DOCS // 5))
+    _write(base, {}, remove=gone)
+    assert "segment" not in json.loads((_live(base.path) / integrity.MANIFEST).read_text())
+    again = FolderStore(base.path)
+    assert len(again) == BASE_DOCS + 1 - len(gone) and not set(gone) & set(again.documents())
+    assert again.lexical("word3", 5) == [] and _id("one") in again.documents()
