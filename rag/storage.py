@@ -554,7 +554,8 @@ def save_segment(folder: Path, snap: Snapshot, seg: Segment) -> Snapshot:
         lines=dict(snap.lines), segments=list(snap.segments),
     )  # fmt: skip
     apply_segment(new, seg)
-    _prune(folder, gen)
+    # What the kept generations are read from is known: no manifest is read again.
+    _prune(folder, gen, {snap.base, *(s.generation for s in new.segments)})
     return new
 
 
@@ -645,12 +646,14 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _prune(folder: Path, live: int) -> None:
+def _prune(folder: Path, live: int, keep: set[int] | None = None) -> None:
     """Delete generations older than the last few (but not the base and segments the
-    kept ones are read from), and leftovers of crashed writers."""
-    keep: set[int] = set()
-    for g in range(live - _KEEP_GENERATIONS + 1, live + 1):
-        keep.update(_needs(folder, g))
+    kept ones are read from: ``keep``, when the caller knows), and leftovers of crashed
+    writers."""
+    if keep is None:
+        keep = set()
+        for g in range(live - _KEEP_GENERATIONS + 1, live + 1):
+            keep.update(_needs(folder, g))
     for entry in folder.iterdir():
         name = entry.name
         if name.startswith("gen-") and name[4:].isdigit():
