@@ -66,6 +66,9 @@ __all__ = [
 ]  # fmt: skip
 
 FORMAT = 1
+# A segment's manifest: a version that does not know segments refuses it ("unknown index
+# format") rather than reading the segment's few documents as the whole index.
+SEGMENT_FORMAT = 2
 CURRENT = "CURRENT"
 CHUNKS = "chunks.jsonl"
 VECTORS = FAISS_FILENAME
@@ -374,7 +377,11 @@ def read_manifest(gdir: Path) -> dict[str, Any]:
     checksum = manifest.get("checksum")
     if checksum is not None and checksum != integrity.manifest_checksum(manifest):
         raise corrupt(path, "sha256 differs from the one written (the content changed)")
-    if manifest.get("format") != FORMAT:
+    if (
+        manifest.get("format") not in (FORMAT, SEGMENT_FORMAT)
+        or type(manifest.get("format")) is not int
+        or (manifest["format"] == SEGMENT_FORMAT) != ("segment" in manifest)
+    ):
         raise corrupt(path, f"unknown index format {str(manifest.get('format'))[:20]!r}")
     problem = _manifest_problem(manifest)
     if problem is not None:
@@ -534,7 +541,7 @@ def save_segment(folder: Path, snap: Snapshot, seg: Segment) -> Snapshot:
         raise ValueError("a segment goes on top of the live generation")
     gen = snap.generation + 1
     manifest = {
-        "format": FORMAT,
+        "format": SEGMENT_FORMAT,
         "embedding": {"model": snap.embedding_model, "dim": snap.dim},
         "chunking": {"size": snap.chunk_size, "overlap": snap.chunk_overlap},
         "next_chunk_id": seg.next_chunk_id,
