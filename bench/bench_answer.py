@@ -110,11 +110,11 @@ def _import_llama_cpp() -> None:
 
 def instrument_ask(timers: Timers) -> None:
     """Timers around the steps of ``rag ask`` (exclusive times)."""
+    import rag.answer as answer_steps
     import rag.models
     import rag.pipeline as pipeline
     import rag.stores.folder as folder
     from rag import storage
-    from rag.answering import Answerer
     from rag.embedding import SentenceTransformerEmbedder
     from rag.generation import LlamaCppGenerator
     from rag.onnx_embedding import OnnxEmbedder
@@ -146,8 +146,9 @@ def instrument_ask(timers: Timers) -> None:
     timers.wrap(OnnxEmbedder, "embed", "embed (query, sentences, claims)")
     timers.wrap(pipeline.Rag, "_retrieve", "retrieval (FAISS+BM25+fusion)")
     timers.wrap(LlamaCppGenerator, "generate", "generation (LLM)")
-    timers.wrap(Answerer, "_rank", "rank sentences")
-    timers.wrap(Answerer, "_check", "check citations")
+    timers.wrap(answer_steps, "rank", "rank sentences")
+    timers.wrap(answer_steps, "supported", "verify citations")
+    timers.wrap(LlamaCppGenerator, "yes_probability", "judge (LLM yes/no)")
     timers.wrap(pipeline.Rag, "ask", "ask: other")
 
 

@@ -1,8 +1,8 @@
-"""Pick the abstention thresholds from an eval run made with both gates open.
+"""Pick the evidence threshold from an eval run made with the gate open.
 
 Usage:
 
-    RAG_EVIDENCE_THRESHOLD=0 RAG_SUPPORT_THRESHOLD=0 \
+    RAG_EVIDENCE_THRESHOLD=0 \
         .venv/bin/python eval/run.py --sets squad nq --half A --json /tmp/open.json
     .venv/bin/python eval/calibrate.py /tmp/open.json
 
@@ -24,7 +24,7 @@ def score(rows: list[dict[str, Any]], evidence: float, support: float) -> tuple[
     """Accuracy on answerable rows and abstention accuracy on the others, gates applied."""
     right_a = n_a = right_u = n_u = 0
     for r in rows:
-        gated = r["evidence"] < evidence or (r["support"] is not None and r["support"] < support)
+        gated = r["evidence"] < evidence or (r.get("support") or 1.0) < support
         answered = r["answerable"] and not gated
         if r["answerable_gold"]:
             n_a += 1

@@ -35,7 +35,9 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rag-eval-"))
     seeds_index = work / "seeds"
-    Rag.open(seeds_index, Settings(index=seeds_index, llm="none"), create=True).add([ROOT / "seeds"])
+    Rag.open(seeds_index, Settings(index=seeds_index, llm="none"), create=True).add(
+        [ROOT / "seeds"]
+    )
     files = {"seeds": (SEEDS_QA, seeds_index), "rgb": (RGB, work / "rgb")}
     reports = []
     rows = ["| set | llm | " + " | ".join(KEYS) + " |", "|---" * (len(KEYS) + 2) + "|"]

@@ -128,6 +128,14 @@ def half_of(items: list[Item], half: str) -> list[Item]:
     return items[0::2] if half == "A" else items[1::2]
 
 
+def limited(items: list[Item], n: int) -> list[Item]:
+    """The first ``n`` answerable questions and the first ``n // 2`` unanswerable ones
+    (the sets hold them 2:1, answerable first, so a plain prefix would hold none)."""
+    yes = [i for i in items if i.answerable][:n]
+    no = [i for i in items if not i.answerable][: n // 2]
+    return yes + no
+
+
 def index_for(s: EvalSet, settings: Settings, work: Path, rag_kwargs: dict[str, Any]) -> Rag:
     tag = f"{s.name}-{settings.embedding_model}-{settings.embedding_backend}"
     tag += f"-{settings.chunk_size}-{settings.chunk_overlap}"
@@ -170,7 +178,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         for half in halves:
             chosen = items if half == "all" else half_of(items, half)
             if args.limit:
-                chosen = chosen[: args.limit]
+                chosen = limited(chosen, args.limit)
             k = args.k or settings.top_k
             rows = evaluate_items(rag, chosen, k, progress=args.progress)
             report = _report(rows, fmt, str(s.qa), rag.settings, k)
@@ -217,7 +225,9 @@ def main() -> None:
     parser.add_argument("--off", nargs="*", default=[], help="answer steps to switch off")
     parser.add_argument("--llm", help="model (default: RAG_LLM or the packaged default)")
     parser.add_argument("--k", type=int)
-    parser.add_argument("--limit", type=int, help="first N questions of each half")
+    parser.add_argument(
+        "--limit", type=int, help="first N answerable and N/2 unanswerable questions of each half"
+    )
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "rag-eval")
     parser.add_argument("--no-cache", action="store_true", help="no generation cache")
     parser.add_argument("--progress", action="store_true")

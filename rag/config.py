@@ -77,18 +77,8 @@ class Settings(BaseSettings):
         "by a llama.cpp built with AMX, whose kernels crash on some Xeon CPUs "
         "(docs/benchmarks.md, 'Weight repacking').",
     )
-    answer_path: Literal["steps", "legacy"] = Field(
-        default="steps",
-        description="Which answer path runs: the step pipeline (rag.answer) or the legacy "
-        "rule-based one, kept only until the four-set comparison is done.",
-    )
     evidence_threshold: float = Field(
-        default=0.35, description="Abstain without asking the model below this evidence."
-    )
-    support_threshold: float = Field(
-        default=0.5,
-        description="Abstain when the model's own P(yes) that the passages state its answer "
-        "is below this.",
+        default=0.2, description="Abstain without asking the model below this evidence."
     )
     answer_off: str = Field(
         default="",

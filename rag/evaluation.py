@@ -158,7 +158,6 @@ def _score(rag: Any, item: Item, answer: Answer, hit_texts: list[str]) -> dict[s
         "answer": answer.answer,
         "mode": answer.mode,
         "evidence": round(answer.evidence, 4),
-        "support": answer.support,
         "matches": matches(answer.answer, item.gold) if item.answerable else False,
         "correct": answer.answerable and matches(answer.answer, item.gold)
         if item.answerable

@@ -192,53 +192,6 @@ class LlamaCppGenerator:
                 if check is not None:
                     check.close()
 
-    def yes_probability(self, messages: Messages) -> float:
-        """P("yes") against P("no") for the model's next word after ``messages``.
-
-        One forward pass over what the KV cache does not already hold (after an answer
-        to the same prompt: only the follow-up), the logits read as they come.
-        """
-        self.warm_up()
-        yes_ids, no_ids = self._answer_token_ids()
-        seen: list[Any] = []
-
-        def capture(_ids: Any, scores: Any) -> Any:
-            if not seen:
-                seen.append(scores.copy())
-            return scores
-
-        from llama_cpp import LogitsProcessorList
-
-        with self._lock:
-            try:
-                self._llm.create_chat_completion(
-                    messages=messages,
-                    max_tokens=1,
-                    temperature=0.0,
-                    top_k=1,
-                    seed=0,
-                    logits_processor=LogitsProcessorList([capture]),
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise GenerationError(f"the LLM failed: {exc}") from None
-        import numpy as np
-
-        logits = np.asarray(seen[0], dtype=np.float64)
-        top = float(logits.max())
-        yes = float(np.exp(logits[yes_ids] - top).sum())
-        no = float(np.exp(logits[no_ids] - top).sum())
-        return yes / (yes + no) if yes + no > 0 else 0.5
-
-    def _answer_token_ids(self) -> tuple[list[int], list[int]]:
-        def first_tokens(words: list[str]) -> list[int]:
-            ids = {self._llm.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words}
-            return sorted(ids)
-
-        return (
-            first_tokens(["yes", "Yes", " yes", " Yes", "YES"]),
-            first_tokens(["no", "No", " no", " No", "NO"]),
-        )
-
 
 def _closed_object(text: str, schema: dict[str, Any]) -> str | None:
     """``text`` closed with ``}`` once every property of ``schema`` has a complete value."""

@@ -24,7 +24,6 @@ import numpy as np
 
 from rag import source_text
 from rag.answer import Answerer, AnswerOptions, Passage
-from rag.answering import Answerer as LegacyAnswerer
 from rag.chunking import chunk_document, lines_of
 from rag.config import Settings
 from rag.conversation import with_context
@@ -429,9 +428,8 @@ class Rag:
             )
         return q, k
 
-    def _retrieve(self, q: str, k: int) -> tuple[list[tuple[Passage, float]], list[Scored]]:
-        """The ``k`` best passages, and the rest of the fused ranking searched for them
-        (best first, not fetched: :meth:`_passages` reads them when an answer needs more)."""
+    def _retrieve(self, q: str, k: int) -> list[tuple[Passage, float]]:
+        """The ``k`` best passages of the fused ranking, best first."""
         store = self.store
         depth = max(4 * k, 20)
         # BM25 runs beside the query embedding and the vector search (numpy, ONNX, FAISS
@@ -442,7 +440,7 @@ class Rag:
         dense = store.search(qv[0], depth)
         lexical = lexical_future.result()
         fused = fuse(dense, lexical, depth)
-        return self._passages(fused[:k]), fused[k:]
+        return self._passages(fused[:k])
 
     def _passages(self, scored: Sequence[Scored]) -> list[tuple[Passage, float]]:
         stored = self.store.chunks([s.chunk_id for s in scored])
@@ -465,7 +463,7 @@ class Rag:
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The ``k`` best passages for ``question``, best first."""
         q, k = self._validate(question, k)
-        return [_hit(p, score) for p, score in self._retrieve(q, k)[0]]
+        return [_hit(p, score) for p, score in self._retrieve(q, k)]
 
     def ask(
         self,
@@ -481,48 +479,29 @@ class Rag:
 
         ``history``: the earlier questions of a conversation, oldest first; a short
         follow-up ("and who announced it?") is asked with the ones it leans on as context.
-        ``on_token``: the model's draft, piece by piece; while the model is asked once
-        more (a name its passages refute), it is called with empty pieces only, so
-        raising there stops any generation.
+        ``on_token``: the model's draft, piece by piece; raising there stops the
+        generation.
         """
         t0 = time.perf_counter()
         if history and isinstance(question, str) and question.strip():
             question = with_context(question, history, MAX_QUESTION_CHARS)
         q, k = self._validate(question, k)
-        retrieved, rest = self._retrieve(q, k)
+        retrieved = self._retrieve(q, k)
         t1 = time.perf_counter()
         hits = [_hit(p, s) for p, s in retrieved]
         if on_sources:
             on_sources(hits)
         passages = [p for p, _ in retrieved]
-        read = list(passages)  # and any the answer path fetched further, for citation pages
-
-        def more() -> list[Passage]:
-            further = [p for p, _ in self._passages(rest)]
-            read.extend(further)
-            return further
-
-        if self.settings.answer_path == "legacy":
-            legacy = LegacyAnswerer(
-                self.embedder,
-                self.generator if use_llm else None,
-                max_tokens=self.settings.max_answer_tokens,
-                prompt_chars=self.settings.prompt_chars,
-            )
-            answer = legacy.answer(
-                q, passages, hits, on_token=on_token, more=more,
-            )  # fmt: skip
-        else:
-            s = self.settings
-            options = AnswerOptions(
-                prompt_chars=s.prompt_chars,
-                max_tokens=s.max_answer_tokens,
-                evidence_threshold=s.evidence_threshold,
-                support_threshold=s.support_threshold,
-                off=AnswerOptions.parse_off(s.answer_off),
-            )
-            answerer = Answerer(self.embedder, self.generator if use_llm else None, options)
-            answer = answerer.answer(q, passages, hits, on_token=on_token)
+        read = list(passages)
+        s = self.settings
+        options = AnswerOptions(
+            prompt_chars=s.prompt_chars,
+            max_tokens=s.max_answer_tokens,
+            evidence_threshold=s.evidence_threshold,
+            off=AnswerOptions.parse_off(s.answer_off),
+        )
+        answerer = Answerer(self.embedder, self.generator if use_llm else None, options)
+        answer = answerer.answer(q, passages, hits, on_token=on_token)
         answer.citations = self._paged(answer.citations, read)
         answer.timings = {
             "retrieve_ms": (t1 - t0) * 1000,

@@ -105,8 +105,6 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"
     evidence: float = 0.0
-    # P(yes) the model gave to "do the passages state this answer?" (None: not asked)
-    support: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,7 +116,6 @@ class Answer:
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
             "mode": self.mode,
             "evidence": round(self.evidence, 4),
-            "support": None if self.support is None else round(self.support, 4),
         }
 
 

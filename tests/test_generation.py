@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering import ANSWER_SCHEMA
+from rag.answer.generate import ANSWER_SCHEMA
 from rag.generation import _closed_object, parse_json_answer
 
 

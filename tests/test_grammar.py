@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag.answering import ANSWER_SCHEMA
+from rag.answer.generate import ANSWER_SCHEMA
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,7 @@
    sentences alone), each headed by its document's title (step ``titles``), and
    answers in one short sentence or says ``NOT FOUND``
    (:mod:`~rag.answer.generate`).
-3. The same model, on the prompt it holds, says whether the passages state that answer;
-   below ``support_threshold`` we abstain (step ``judge``).
-4. Each sentence of the answer must be stated in a span of what the model read, which
+3. Each sentence of the answer must be stated in a span of what the model read, which
    it cites (:mod:`~rag.answer.verify`; step ``verify``). If no sentence is, the best
    sentences are quoted instead (step ``fallback``; off: abstain).
 
@@ -24,7 +22,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from rag.answer.generate import generate, is_not_found, messages_for, support_probability
+from rag.answer.generate import generate, is_not_found, messages_for
 from rag.answer.reading import Passage, Sentence, Window, rank, sentences_of, windows
 from rag.answer.verify import Claim, supported
 from rag.embedding import Embedder
@@ -34,10 +32,9 @@ from rag.types import Answer, Citation, Hit
 
 __all__ = ["STEPS", "AnswerOptions", "Answerer", "Passage"]
 
-STEPS = ("evidence_gate", "windows", "titles", "judge", "verify", "fallback")
+STEPS = ("evidence_gate", "windows", "titles", "verify", "fallback")
 # Calibrated on the tuning halves of the SQuAD and NQ dev sets (docs/evaluation.md).
-EVIDENCE_THRESHOLD = 0.35
-SUPPORT_THRESHOLD = 0.5
+EVIDENCE_THRESHOLD = 0.2
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
 
 
@@ -48,7 +45,6 @@ class AnswerOptions:
     prompt_chars: int = 1400
     max_tokens: int = 160
     evidence_threshold: float = EVIDENCE_THRESHOLD
-    support_threshold: float = SUPPORT_THRESHOLD
     off: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
@@ -112,14 +108,6 @@ class Answerer:
             )
         if is_not_found(text):
             return abstain
-        support = None
-        if opt.on("judge"):
-            t2 = time.perf_counter()
-            support = support_probability(self._generator, messages, raw)
-            timings["judge_ms"] = _ms(t2)
-            abstain.support = support
-            if support is not None and support < opt.support_threshold:
-                return abstain
         read = _read_sentences(ranked, shown)
         if opt.on("verify"):
             t3 = time.perf_counter()
@@ -129,10 +117,10 @@ class Answerer:
             claims = [Claim(text.strip(), read[0])] if read else []
         if not claims:
             if opt.on("fallback"):
-                return _quoted(ranked[:1], "extractive-fallback", base, support)
+                return _quoted(ranked[:1], "extractive-fallback", base)
             return abstain
         answer_text, cites = _numbered(claims)
-        return base.make(answer_text, True, cites, "llm", support=support)
+        return base.make(answer_text, True, cites, "llm")
 
 
 def _read_sentences(ranked: Sequence[Sentence], shown: Sequence[Window]) -> list[Sentence]:
@@ -186,20 +174,16 @@ class _Base:
         mode: str,
         *,
         related: list[Hit] | None = None,
-        support: float | None = None,
     ) -> Answer:
         return Answer(
             question=self.question, answer=text, answerable=answerable, citations=citations,
             related=related or [], timings=self.timings, mode=mode, evidence=self.evidence,
-            support=support,
         )  # fmt: skip
 
 
-def _quoted(
-    best: Sequence[Sentence], mode: str, base: _Base, support: float | None = None
-) -> Answer:
+def _quoted(best: Sequence[Sentence], mode: str, base: _Base) -> Answer:
     text, cites = _numbered([Claim(s.text, s) for s in best])
-    return base.make(text, True, cites, mode, support=support)
+    return base.make(text, True, cites, mode)
 
 
 def _ms(t0: float) -> float:

@@ -1,11 +1,8 @@
-"""The prompt, one constrained generation, and the model's own yes/no judgement.
+"""The prompt and one constrained generation.
 
 The model reads numbered windows of the passages and must reply with JSON
 ``{"answer": "..."}`` (a grammar enforces it); it never numbers sources, citations are
-computed. It may reply ``NOT FOUND``. After answering, the same model can be asked on
-the prompt it already holds whether the passages state that answer
-(:func:`support_probability`): llama.cpp keeps the prompt in its KV cache, so only the
-short follow-up is read.
+computed. It may reply ``NOT FOUND``.
 """
 
 from __future__ import annotations
@@ -29,10 +26,6 @@ ANSWER_SCHEMA = {
     "properties": {"answer": {"type": "string", "maxLength": 400}},
     "required": ["answer"],
 }
-JUDGE_QUESTION = (
-    "Do the passages state the answer you gave, for exactly what the question asks "
-    "(the same person, thing, place and time)? Reply yes or no."
-)
 
 
 def messages_for(question: str, windows: Sequence[Window], *, titles: bool = True) -> Messages:
@@ -69,18 +62,3 @@ def generate(
 def is_not_found(text: str) -> bool:
     t = text.strip().strip(".\"'").upper()
     return not t or t == NOT_FOUND or t.startswith(NOT_FOUND)
-
-
-def support_probability(generator: Generator, messages: Messages, raw: str) -> float | None:
-    """P(yes) that the passages state the answer ``raw`` the model gave to ``messages``,
-    or ``None`` when the generator cannot tell (no token probabilities)."""
-    judge = getattr(generator, "yes_probability", None)
-    if judge is None:
-        return None
-    follow = [
-        *messages,
-        {"role": "assistant", "content": raw},
-        {"role": "user", "content": JUDGE_QUESTION},
-    ]
-    value = judge(follow)
-    return None if value is None else float(value)
