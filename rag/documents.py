@@ -1,9 +1,10 @@
-"""Read files into :class:`Document` objects: .txt, .md, .html/.htm and .pdf.
+"""Read files into :class:`Document` objects: .txt, .md, .html/.htm, .pdf, .docx, .pptx.
 
 For .txt and .md the document text is the file's UTF-8 text unchanged (as
 ``open(path).read()`` returns it, with universal newlines), so chunk offsets
 point into the file itself. HTML is reduced to its main text; PDFs give
 one text per page, joined with blank lines, and the page offsets are kept.
+Word and PowerPoint files are read by :mod:`rag.office` (slides are pages).
 
 Whatever goes wrong with one file (no permission, gone, not a regular file, a name
 that is not UTF-8, an encrypted or corrupt PDF, a decompression bomb, a file over
@@ -30,7 +31,7 @@ from rag.errors import PathNotFoundError, RagError, UnreadableDocumentError, fir
 from rag.text import MONTHS as _MONTHS
 from rag.types import Document
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx")
 
 # Bounds on one file, so that one file cannot take all memory or time of a run.
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -252,6 +253,18 @@ def _pypdf_quiet(shown: str) -> Iterator[None]:
         _READING.reset(token)
 
 
+def _read_docx(data: bytes, path: Path) -> tuple[str, str | None, tuple[int, ...]]:
+    from rag.office import read_docx  # rag.office imports this module
+
+    return read_docx(data, path)
+
+
+def _read_pptx(data: bytes, path: Path) -> tuple[str, str | None, tuple[int, ...]]:
+    from rag.office import read_pptx
+
+    return read_pptx(data, path)
+
+
 Reader = Callable[[bytes, Path], tuple[str, str | None, tuple[int, ...]]]
 _READERS: dict[str, Reader] = {
     ".txt": _read_plain,
@@ -260,6 +273,8 @@ _READERS: dict[str, Reader] = {
     ".html": _read_html,
     ".htm": _read_html,
     ".pdf": _read_pdf,
+    ".docx": _read_docx,
+    ".pptx": _read_pptx,
 }
 
 
