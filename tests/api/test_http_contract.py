@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import ApiSettings
 from rag import Rag, Settings
+from rag.testing import CannedGenerator
 
 
 def sse_events(text: str) -> list[tuple[str, Any]]:
@@ -49,10 +50,13 @@ def test_ask_returns_the_answer_object(client: TestClient) -> None:
     assert body["timings"]["total_ms"] >= 0
 
 
-def test_ask_abstains_with_related_passages(client: TestClient) -> None:
-    body = client.post("/v1/ask", json={"question": "Who painted the Mona Lisa?"}).json()
+def test_ask_abstains_with_related_passages(make_app: AppFactory) -> None:
+    # the model read the passages and found no answer
+    with TestClient(make_app(CannedGenerator('{"answer": "NOT FOUND"}'))) as client:
+        body = client.post("/v1/ask", json={"question": "Who painted the Mona Lisa?"}).json()
     assert body["answerable"] is False
     assert body["citations"] == []
+    assert body["related"]
 
 
 def test_ask_stream_sends_sources_tokens_then_the_checked_answer(client: TestClient) -> None:
