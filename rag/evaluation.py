@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import statistics
 import sys
 from dataclasses import dataclass
@@ -83,22 +84,40 @@ def load(path: Path) -> tuple[list[Item], list[Document], str]:
     return items, docs, fmt
 
 
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def normalise_answer(text: str) -> str:
+    """The SQuAD / NQ-open normalisation: lower case, no punctuation, no articles,
+    single spaces ("the Indian Ocean." and "Indian Ocean" are the same answer)."""
+    text = _ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower()))
+    return " " + " ".join(text.split()) + " "
+
+
+def _occurs(alt: str, normalised: str) -> bool:
+    a = normalise_answer(alt)
+    return a.strip() != "" and a in normalised
+
+
 def matches(text: str, gold: Gold) -> bool:
-    """RGB's rule: every top-level item occurs in ``text`` (alternatives for list items)."""
+    """Every top-level item of ``gold`` occurs in ``text`` (alternatives for list items),
+    as whole words after :func:`normalise_answer` (RGB's containment rule, with the
+    normalisation SQuAD and NQ-open use)."""
     if not gold:
         return False
-    low = text.lower()
+    norm = normalise_answer(text)
     for item in gold:
         alts = item if isinstance(item, list) else [item]
-        if not any(a.lower() in low for a in alts):
+        if not any(_occurs(a, norm) for a in alts):
             return False
     return True
 
 
 def mentions_any(text: str, gold: Gold) -> bool:
-    low = text.lower()
+    norm = normalise_answer(text)
     return any(
-        a.lower() in low for item in gold for a in (item if isinstance(item, list) else [item])
+        _occurs(a, norm) for item in gold for a in (item if isinstance(item, list) else [item])
     )
 
 

@@ -1,0 +1,41 @@
+"""The answer-matching rule of the evaluation (SQuAD / NQ-open normalisation)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.evaluation import matches, mentions_any, normalise_answer
+
+
+def test_normalisation_drops_case_punctuation_and_articles() -> None:
+    assert normalise_answer("The  Indian Ocean.") == " indian ocean "
+
+
+@pytest.mark.parametrize(
+    ("text", "gold"),
+    [
+        ("Indian Ocean [1]", ["the Indian Ocean"]),
+        ("It opened in 1931. [1]", ["1931"]),
+        ("Mara Quist and Ivo Brandt", [["Quist", "Q."], "Brandt"]),  # every item, any alt
+    ],
+)
+def test_answers_that_match(text: str, gold: list) -> None:
+    assert matches(text, gold)
+
+
+@pytest.mark.parametrize(
+    ("text", "gold"),
+    [
+        ("Warsaw", ["war"]),  # inside another word
+        ("Mara Quist", ["Quist", "Brandt"]),  # one item missing
+        ("anything", []),  # no gold: nothing matches
+        ("The", ["the"]),  # an article alone is no answer
+    ],
+)
+def test_answers_that_do_not_match(text: str, gold: list) -> None:
+    assert not matches(text, gold)
+
+
+def test_mentions_any_needs_one_alternative() -> None:
+    assert mentions_any("built by Quist", ["Brandt", "Quist"])
+    assert not mentions_any("built by Quistor", ["Quist"])
