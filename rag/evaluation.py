@@ -27,6 +27,7 @@ from typing import Any
 from rag.config import Settings
 from rag.documents import text_document
 from rag.errors import BadInputError, PathNotFoundError
+from rag.text import NUMBER_WORDS
 from rag.types import Answer, Document
 
 Gold = list[str | list[str]]
@@ -90,9 +91,10 @@ _PUNCT = re.compile(r"[^\w\s]")
 
 def normalise_answer(text: str) -> str:
     """The SQuAD / NQ-open normalisation: lower case, no punctuation, no articles,
-    single spaces ("the Indian Ocean." and "Indian Ocean" are the same answer)."""
+    single spaces ("the Indian Ocean." and "Indian Ocean" are the same answer); small
+    numbers in digits ("eight" and "8")."""
     text = _ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower()))
-    return " " + " ".join(text.split()) + " "
+    return " " + " ".join(NUMBER_WORDS.get(w, w) for w in text.split()) + " "
 
 
 def _occurs(alt: str, normalised: str) -> bool:

@@ -16,6 +16,7 @@ def test_normalisation_drops_case_punctuation_and_articles() -> None:
     [
         ("Indian Ocean [1]", ["the Indian Ocean"]),
         ("It opened in 1931. [1]", ["1931"]),
+        ("8 [1]", ["eight"]),  # a small number in words or digits
         ("Mara Quist and Ivo Brandt", [["Quist", "Q."], "Brandt"]),  # every item, any alt
     ],
 )
@@ -30,6 +31,7 @@ def test_answers_that_match(text: str, gold: list) -> None:
         ("Mara Quist", ["Quist", "Brandt"]),  # one item missing
         ("anything", []),  # no gold: nothing matches
         ("The", ["the"]),  # an article alone is no answer
+        ("18 presidents", ["eight"]),
     ],
 )
 def test_answers_that_do_not_match(text: str, gold: list) -> None:
