@@ -45,6 +45,18 @@ def test_sentences_keep_exact_document_offsets() -> None:
     assert len(sentences_of([p, p])) == 5
 
 
+def test_a_line_repeating_the_title_is_not_a_sentence() -> None:
+    titled = "Larkfield bridge\n\n" + TEXT
+    got = [s.text for s in sentences_of([passage(titled)])]
+    assert "Larkfield bridge" not in got and len(got) == 5
+    # switched off, or a line that only starts like the title: kept
+    assert "Larkfield bridge" in [
+        s.text for s in sentences_of([passage(titled)], skip_titles=False)
+    ]
+    other = "Larkfield bridge tolls\n\n" + TEXT
+    assert "Larkfield bridge tolls" in [s.text for s in sentences_of([passage(other)])]
+
+
 def test_windows_add_neighbours_within_budget_and_merge() -> None:
     ranked = rank(HashEmbedder(), "Who designed the Larkfield bridge?", sentences_of([passage()]))
     wide = windows(ranked, budget=1000, radius=1)
@@ -83,6 +95,15 @@ def test_claims_no_sentence_states_are_not_supported(answer: str) -> None:
     q = "Who designed the bridge?"
     ranked = rank(HashEmbedder(), q, sentences_of([passage()]))
     assert supported(HashEmbedder(), q, answer, ranked) == []
+
+
+def test_an_echo_of_a_lower_case_question_is_not_supported() -> None:
+    q = "who designed the larkfield bridge"
+    ranked = rank(HashEmbedder(), q, sentences_of([passage()]))
+    assert supported(HashEmbedder(), q, "The Larkfield bridge.", ranked) == []
+    # a name the question does not state is still an answer
+    got = supported(HashEmbedder(), q, "Mara Quist.", ranked)
+    assert [c.span.text for c in got] == ["It was designed by Mara Quist."]
 
 
 def test_new_words_are_what_the_claim_adds() -> None:

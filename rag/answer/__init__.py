@@ -3,7 +3,8 @@
 1. :mod:`~rag.answer.reading` cuts the passages into sentences and ranks them against
    the question; the best relevance is the *evidence*. Below ``evidence_threshold``
    the documents are off topic and we abstain without asking the model
-   (step ``evidence_gate``).
+   (step ``evidence_gate``). A line that only repeats its document's title is not
+   read as a sentence (step ``skip_titles``).
 2. The model reads windows around the best sentences (step ``windows``; off: the
    sentences alone), each headed by its document's title (step ``titles``), and
    answers in one short sentence or says ``NOT FOUND``
@@ -32,7 +33,7 @@ from rag.types import Answer, Citation, Hit
 
 __all__ = ["STEPS", "AnswerOptions", "Answerer", "Passage"]
 
-STEPS = ("evidence_gate", "windows", "titles", "verify", "fallback")
+STEPS = ("evidence_gate", "skip_titles", "windows", "titles", "verify", "fallback")
 # Calibrated on the tuning halves of the SQuAD and NQ dev sets (docs/evaluation.md).
 EVIDENCE_THRESHOLD = 0.2
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
@@ -86,7 +87,12 @@ class Answerer:
     ) -> Answer:
         opt = self._opt
         t0 = time.perf_counter()
-        ranked = rank(self._embedder, question, sentences_of(passages), titles=opt.on("titles"))
+        ranked = rank(
+            self._embedder,
+            question,
+            sentences_of(passages, skip_titles=opt.on("skip_titles")),
+            titles=opt.on("titles"),
+        )
         evidence = ranked[0].relevance if ranked else 0.0
         timings = {"rank_ms": _ms(t0)}
         base = _Base(question, timings, evidence)
@@ -98,7 +104,7 @@ class Answerer:
         shown = windows(ranked, opt.prompt_chars, radius=1 if opt.on("windows") else 0)
         messages = messages_for(question, shown, titles=opt.on("titles"))
         t1 = time.perf_counter()
-        text, raw = generate(
+        text, _raw = generate(
             self._generator, messages, max_tokens=opt.max_tokens, on_token=on_token
         )
         timings["generate_ms"] = _ms(t1)

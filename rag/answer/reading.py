@@ -49,18 +49,30 @@ class Sentence:
         return (self.passage.chunk.doc_id, self.start, self.end)
 
 
-def sentences_of(passages: Sequence[Passage]) -> list[Sentence]:
-    """Every sentence of every passage once (overlapping chunks share sentences)."""
+def sentences_of(passages: Sequence[Passage], *, skip_titles: bool = True) -> list[Sentence]:
+    """Every sentence of every passage once (overlapping chunks share sentences).
+
+    With ``skip_titles``, a line that only repeats its document's title (the heading
+    a document opens with) is not a sentence: it states nothing, yet it ranks high for
+    any question that names the subject, and a model shown it answers with the title.
+    """
     seen: set[tuple[str, int, int]] = set()
     out: list[Sentence] = []
     for p in passages:
         c = p.chunk
+        title = _squash(p.title)
         for i, (a, b) in enumerate(split_sentences(c.text)):
             s = Sentence(p, c.start + a, c.start + b, c.text[a:b], index=i)
+            if skip_titles and title and _squash(s.text) == title:
+                continue
             if s.key not in seen and len(s.text) > 2:
                 seen.add(s.key)
                 out.append(s)
     return out
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split()).strip(" .:#").casefold()
 
 
 def rank(

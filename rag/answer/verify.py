@@ -25,7 +25,7 @@ import numpy as np
 from rag.answer.reading import Sentence
 from rag.chunking import split_sentences
 from rag.embedding import Embedder
-from rag.text import content_words, key_facts, missing_facts
+from rag.text import content_words, key_facts, missing_facts, text_facts
 
 MIN_COVERAGE = 0.5
 MIN_SIMILARITY = 0.55
@@ -63,7 +63,9 @@ def supported(
     claims = claims_of(answer)
     if not claims or not candidates:
         return []
-    qfacts = key_facts(question)
+    # Compared with every token of the question, not its key facts: a lower-case
+    # question ("who wrote the jungle book") names things without capitals.
+    qtokens = text_facts(question)
     spans = _spans(candidates)
     vectors = embedder.embed(claims + [s.text for s in spans])
     cv, sv = vectors[: len(claims)], vectors[len(claims) :]
@@ -71,7 +73,7 @@ def supported(
     out: list[Claim] = []
     for i, claim in enumerate(claims):
         adds = new_words(claim, question)
-        facts = key_facts(claim, short=len(claim.split()) <= 6) - qfacts
+        facts = key_facts(claim, short=len(claim.split()) <= 6) - qtokens
         if not adds and not facts:
             continue  # it only repeats the question
         best: tuple[tuple[float, ...], Sentence] | None = None
