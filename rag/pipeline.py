@@ -228,21 +228,29 @@ class Rag:
         # Files named directly are read before anything is written, so a bad one loses nothing.
         named_docs = {f: read_document(f) for f in files if f in named}
         skipped: list[Skipped] = []
+        docs = _read_files(files, named_docs, skipped, on_skip)
+        return self._write(docs, len(files), remove=(), progress=progress, skipped=skipped)
 
-        def documents() -> Iterator[Document]:
-            for f in files:
-                if f in named_docs:
-                    yield named_docs.pop(f)
-                    continue
-                try:
-                    yield read_document(f)
-                except (UnreadableDocumentError, PathNotFoundError) as exc:
-                    # read_document turns every failure of one file into these: skip it.
-                    skipped.append(Skipped.of(display_path(f), str(exc)))
-                    if on_skip:
-                        on_skip(str(exc))
+    def update(
+        self,
+        files: Iterable[str | Path] = (),
+        remove: Iterable[str] = (),
+        *,
+        progress: bool = False,
+        on_skip: Callable[[str], None] | None = None,
+    ) -> IndexSummary:
+        """Read ``files`` and remove the documents ``remove`` (ids) in one write: what a
+        folder watcher (:mod:`rag.watch`) applies for a burst of changes.
 
-        return self._write(documents(), len(files), remove=(), progress=progress, skipped=skipped)
+        Every file is treated like a file inside a folder given to :meth:`add`: one that
+        cannot be read, or is gone, is skipped (reported to ``on_skip``), never raised.
+        Ids not in the index are ignored. Nothing is written when nothing changed.
+        """
+        paths = list(dict.fromkeys(Path(f).expanduser().resolve() for f in files))
+        skipped: list[Skipped] = []
+        docs = _read_files(paths, {}, skipped, on_skip)
+        return self._write(docs, len(paths), remove=tuple(remove), progress=progress,
+                           skipped=skipped)  # fmt: skip
 
     def add_documents(self, docs: Sequence[Document], *, progress: bool = False) -> IndexSummary:
         unique = _dedupe(docs)
@@ -530,6 +538,26 @@ class Rag:
             starts = found.document.page_starts if found is not None else ()
             out.append(replace(c, page=page_of(starts, c.start) if starts else chunk.page))
         return out
+
+
+def _read_files(
+    files: Sequence[Path],
+    read: dict[Path, Document],
+    skipped: list[Skipped],
+    on_skip: Callable[[str], None] | None,
+) -> Iterator[Document]:
+    """The documents of ``files`` (those in ``read`` already read), skipping unreadable ones."""
+    for f in files:
+        if f in read:
+            yield read.pop(f)
+            continue
+        try:
+            yield read_document(f)
+        except (UnreadableDocumentError, PathNotFoundError) as exc:
+            # read_document turns every failure of one file into these: skip it.
+            skipped.append(Skipped.of(display_path(f), str(exc)))
+            if on_skip:
+                on_skip(str(exc))
 
 
 def _containing(c: Citation, read: Sequence[Passage]) -> Chunk | None:
