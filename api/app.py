@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -24,6 +25,7 @@ from api.routers import ask, chat, document_text, documents, health, models, pag
 from api.routers.page import STATIC
 from api.service import Service
 from api.settings import ApiSettings, from_environment
+from api.watching import FolderWatcher
 from rag import Rag, Settings
 
 log = logging.getLogger("rag.api")
@@ -37,8 +39,10 @@ def create_app(
     rag: Rag | None = None,
     *,
     api_settings: ApiSettings | None = None,
+    watch: Sequence[Path] = (),
 ) -> FastAPI:
-    """Build the app. With ``rag`` given, it is used (and warmed up) instead of opened."""
+    """Build the app. With ``rag`` given, it is used (and warmed up) instead of opened.
+    ``watch``: folders the served index follows (``rag serve --watch``)."""
     settings = settings or Settings()
     api_settings = api_settings or ApiSettings()
 
@@ -49,9 +53,15 @@ def create_app(
         loading = asyncio.create_task(asyncio.to_thread(service.load, rag))
         if rag is not None:
             await loading  # an injected Rag (tests): ready before the first request
+        watcher = FolderWatcher(service, watch) if watch else None
+        app.state.watcher = watcher
+        if watcher is not None:
+            watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                await asyncio.to_thread(watcher.stop)
             service.close()
             if not loading.done():
                 loading.cancel()
@@ -89,11 +99,13 @@ def create_app(
     return app
 
 
-def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, watch: Sequence[Path] = ()
+) -> None:
     """Run the service with uvicorn until interrupted (``rag serve``), with the timeouts
     and limits of :class:`ApiSettings` (see :mod:`api.serving`)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     api_settings = from_environment()
-    app = create_app(settings, api_settings=api_settings)
+    app = create_app(settings, api_settings=api_settings, watch=watch)
     log.info("loading models (llm %s); /readyz turns 200 when done", settings.llm)
     serving.run(app, api_settings, host=host, port=port)

@@ -102,12 +102,19 @@ def index(
     embedding_model: EmbedOpt = None,
     chunk_size: Annotated[int | None, typer.Option(help="Chunk size, characters.")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="Chunk overlap, characters.")] = None,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Then keep the index in step with the folders until Ctrl-C."),
+    ] = False,
 ) -> None:
     """Add or update files and folders (.txt, .md, .html, .pdf)."""
     settings = _settings(
         index=index, store=store, embedding_model=embedding_model,
         chunk_size=chunk_size, chunk_overlap=chunk_overlap,
     )  # fmt: skip
+    if watch:
+        _watch(paths, settings, json_out)
+        return
     rag = _open(settings, create=True)
     summary = rag.add(
         paths,
@@ -117,13 +124,43 @@ def index(
     if json_out:
         _print_json(summary.to_dict())
         return
-    typer.echo(
+    typer.echo(_summary_line(summary, rag.store.location))
+
+
+def _summary_line(summary: Any, location: str) -> str:
+    return (
         f"{summary.documents} documents ({summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.removed} removed), {summary.chunks} chunks, "
         f"{summary.embedded} embedded"
         + (f", {len(summary.skipped)} files skipped" if summary.skipped else "")
-        + f" → {rag.store.location}"
+        + f" → {location}"
     )
+
+
+def _watch(paths: list[Path], settings: Settings, json_out: bool) -> None:
+    """``rag index FOLDER... --watch``: synchronise, then one line (or JSON line) per burst."""
+    from rag.watch import Folders, watch
+
+    Folders(paths)  # a missing folder or a file is exit 2 before anything loads
+    rag = _open(settings, create=True)
+
+    def burst(b: Any) -> None:
+        if json_out:
+            typer.echo(json.dumps(b.to_dict(), ensure_ascii=False))
+        elif b.initial:
+            typer.echo(_summary_line(b.summary, rag.store.location))
+        else:
+            typer.echo(b.line())
+
+    watch(
+        rag, paths, on_burst=burst,
+        on_skip=lambda msg: typer.echo(f"warning: skipped {msg}", err=True),
+        on_error=lambda msg: typer.echo(f"error: {msg} (will try again)", err=True),
+        on_ready=lambda: typer.echo(
+            f"watching {', '.join(str(p) for p in paths)} (Ctrl-C stops)", err=True
+        ),
+    )  # fmt: skip
+    typer.echo("stopped watching", err=True)
 
 
 @app.command()
@@ -314,6 +351,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     llm: LlmOpt = None,
     no_llm: NoLlmOpt = False,
+    watch: Annotated[
+        list[Path] | None,
+        typer.Option("--watch", help="Keep the served index in step with this folder (repeat)."),
+    ] = None,
 ) -> None:
     """Run the HTTP service (OpenAPI docs at /docs)."""
     try:
@@ -321,8 +362,12 @@ def serve(
     except ImportError as exc:
         _fail(f"the HTTP service is not available: {exc}", 1)
         return
+    if watch:
+        from rag.watch import Folders
+
+        Folders(watch)  # a missing folder or a file is exit 2 before the server starts
     settings = _settings(index=index, store=store, llm="none" if no_llm else llm)
-    run_server(settings, host=host, port=port)
+    run_server(settings, host=host, port=port, watch=watch or [])
 
 
 @app.command(name="eval")
