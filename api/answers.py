@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,11 +45,20 @@ class Event:
 class AskRun:
     """An answer in progress. Create it inside the event loop, then :meth:`start` it."""
 
-    def __init__(self, rag: Rag, question: str, k: int | None, *, stream: bool) -> None:
+    def __init__(
+        self,
+        rag: Rag,
+        question: str,
+        k: int | None,
+        *,
+        stream: bool,
+        history: Sequence[str] = (),
+    ) -> None:
         self.rag = rag
         self.question = question
         self.k = k
         self.stream = stream
+        self.history = tuple(history)
         self._cancelled = threading.Event()
         self._loop = asyncio.get_running_loop()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
@@ -87,14 +96,20 @@ class AskRun:
             self._emit("sources", hits)
 
         try:
-            return self.rag.ask(self.question, self.k, on_token=on_token, on_sources=on_sources)
+            return self.rag.ask(
+                self.question,
+                self.k,
+                on_token=on_token,
+                on_sources=on_sources,
+                history=self.history,
+            )
         except GenerationError as exc:
             # A small model can produce output the library cannot parse; the passages
             # still answer, so answer from them rather than fail (see docs/http.md).
             if self._cancelled.is_set():
                 raise ClientGone() from None
             log.warning("the LLM failed (%s); answering extractively", exc)
-            answer = self.rag.ask(self.question, self.k, use_llm=False)
+            answer = self.rag.ask(self.question, self.k, use_llm=False, history=self.history)
             answer.mode = "extractive-fallback"
             return answer
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+# The most a request may carry; the service's own limits (RAG_MAX_MESSAGES,
+# RAG_MAX_QUESTION_CHARS) may be lower and are checked by the endpoint.
+MAX_HISTORY = 64
+MAX_QUESTION = 2000
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(
-        min_length=1, max_length=2000, examples=["When did the US announce leaving Iraq?"]
+        min_length=1, max_length=MAX_QUESTION, examples=["When did the US announce leaving Iraq?"]
     )
     # Strict: JSON true is not the number 1 (pydantic's lax mode would take it as k=1).
     k: StrictInt | None = Field(default=None, ge=1, le=100, description="Passages to retrieve.")
@@ -17,6 +24,15 @@ class AskRequest(BaseModel):
         default=False,
         description="Server-Sent Events: 'sources', then 'token' pieces, then 'answer' "
         "(the checked answer) or 'error'.",
+    )
+    history: list[Annotated[str, Field(max_length=MAX_QUESTION)]] = Field(
+        default=[],
+        max_length=MAX_HISTORY,
+        description="The earlier questions of the conversation, oldest first. A short "
+        "follow-up that leans on them ('and who announced it?') is searched with them as "
+        "context; a question that stands alone is unchanged, and so is any question when "
+        "the history is empty.",
+        examples=[["When did the US announce leaving Iraq?"]],
     )
 
 

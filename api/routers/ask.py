@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from api.answers import SSE_HEADERS, SSE_HEARTBEAT, AskRun, sse
+from api.conversation import checked_history
 from api.errors import ApiError, error_body
 from api.schemas import AnswerOut, AskRequest
 from api.service import ServiceDep
@@ -30,7 +31,9 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
              summary="Answer a question from the documents")  # fmt: skip
 async def ask(body: AskRequest, request: Request, service: ServiceDep) -> Any:
     question, k = service.check_question(body.question, body.k)
-    run = AskRun(service.reader(), question, k, stream=body.stream)
+    limits = service.api
+    history = checked_history(body.history, limits.max_messages, limits.max_question_chars)
+    run = AskRun(service.reader(), question, k, stream=body.stream, history=history)
     run.start(service.queue)
     if body.stream:
         return StreamingResponse(_events(run), media_type="text/event-stream", headers=SSE_HEADERS)
