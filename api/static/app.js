@@ -1,4 +1,5 @@
-// The page: ask a question, watch the answer stream in, check its citations.
+// The page: ask a question, watch the answer stream in, check its citations, ask a
+// follow-up (sent with the earlier questions as history), start a new conversation.
 // No framework, no build step. Everything the server sends is shown with
 // textContent, never parsed as HTML.
 "use strict";
@@ -64,16 +65,18 @@ function where(source, line, page) {
   return page ? `${name} p. ${page}` : `${name}:${line}`;
 }
 
-function renderCards(items, title) {
-  const list = $("cards");
+// The cards of one turn: its citations, or the nearest passages of an abstention.
+function renderCards(turn, items, title) {
+  const list = turn.querySelector(".cards");
+  const heading = turn.querySelector(".cards-title");
   list.replaceChildren();
-  $("cards-title").textContent = title;
-  $("cards-box").hidden = items.length === 0;
+  heading.textContent = title;
+  heading.hidden = list.hidden = items.length === 0;
   items.forEach((item, i) => {
     const n = item.n || i + 1;
     const card = document.createElement("li");
     card.className = "card";
-    card.id = item.n ? `cite-${n}` : `hit-${n}`;
+    card.id = `${turn.id}-${item.n ? "cite" : "hit"}-${n}`;
     card.dataset.n = String(n);
     const head = document.createElement("div");
     const badge = document.createElement("span");
@@ -99,15 +102,12 @@ function renderCards(items, title) {
   });
 }
 
-let shownCitations = [];
-
-function highlight(n) {
+// Citation n of a turn: its card marked, its document opened at the span.
+function highlight(turn, citation) {
   for (const card of document.querySelectorAll(".card.active")) card.classList.remove("active");
-  const card = $(`cite-${n}`);
-  if (!card) return;
-  card.classList.add("active");
-  const citation = shownCitations.find((c) => String(c.n) === String(n));
-  if (citation) openSource(citation);
+  const card = document.getElementById(`${turn.id}-cite-${citation.n}`);
+  if (card) card.classList.add("active");
+  openSource(citation);
 }
 
 // -- a citation in its document ---------------------------------------------------
@@ -146,47 +146,99 @@ async function openSource(item) {
 
 $("source-close").addEventListener("click", () => { $("source-box").hidden = true; });
 
-function renderAnswer(answer) {
-  const box = $("answer");
+function renderAnswer(turn, answer) {
+  const box = turn.querySelector(".answer");
   box.classList.remove("draft");
   box.replaceChildren();
-  const known = new Set(answer.citations.map((c) => String(c.n)));
+  const cited = new Map(answer.citations.map((c) => [String(c.n), c]));
   for (const part of answer.answer.split(/(\[\d+\])/)) {
     const m = /^\[(\d+)\]$/.exec(part);
-    if (m && known.has(m[1])) {
+    if (m && cited.has(m[1])) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "cite";
       button.textContent = part;
       button.title = `Show source ${m[1]}`;
-      button.addEventListener("click", () => highlight(m[1]));
+      button.setAttribute("aria-label", `Show source ${m[1]}`);
+      button.addEventListener("click", () => highlight(turn, cited.get(m[1])));
       box.append(button);
     } else if (part) {
       box.append(document.createTextNode(part));
     }
   }
-  shownCitations = answer.citations;
   if (answer.answerable) {
-    renderCards(answer.citations, "Citations");
+    renderCards(turn, answer.citations, "Citations");
   } else {
-    renderCards(answer.related, "Nearest passages (they do not answer it)");
+    renderCards(turn, answer.related, "Nearest passages (they do not answer it)");
   }
 }
 
+// -- the conversation ------------------------------------------------------------
+
+const MAX_HISTORY = 20;  // earlier questions sent with a follow-up (the server takes up to 64)
+const PLACEHOLDER = $("question").placeholder;
+let turns = [];          // {question, answer}, oldest first; answer is null until it comes
+let inFlight = null;     // the AbortController of the question being answered
+
+// The questions a follow-up may lean on: the earlier ones that were answered.
+function history() {
+  return turns.filter((t) => t.answer).map((t) => t.question).slice(-MAX_HISTORY);
+}
+
+function addTurn(question) {
+  const turn = document.createElement("li");
+  turn.className = "turn";
+  turn.id = `turn-${turns.length + 1}`;
+  const asked = document.createElement("h3");
+  asked.className = "asked";
+  const who = document.createElement("span");
+  who.className = "sr-only";
+  who.textContent = "You asked: ";
+  asked.append(who, question);
+  const answer = document.createElement("div");
+  answer.className = "answer draft";
+  const heading = document.createElement("h4");
+  heading.className = "cards-title";
+  heading.hidden = true;
+  const cards = document.createElement("ol");
+  cards.className = "cards";
+  cards.hidden = true;
+  turn.append(asked, answer, heading, cards);
+  $("thread").append(turn);
+  $("thread-box").hidden = false;
+  turn.scrollIntoView({ block: "nearest" });
+  return turn;
+}
+
+function newConversation() {
+  if (inFlight) inFlight.abort();
+  inFlight = null;
+  turns = [];
+  $("thread").replaceChildren();
+  $("thread-box").hidden = true;
+  $("source-box").hidden = true;
+  $("question").placeholder = PLACEHOLDER;
+  setStatus("");
+  ready();
+  $("question").focus();
+}
+
+$("new-conversation").addEventListener("click", newConversation);
+
 // -- asking ----------------------------------------------------------------------
 
-async function ask(question) {
-  const box = $("answer");
-  box.textContent = "";
-  box.classList.add("draft");
-  $("answer-box").hidden = false;
-  $("cards-box").hidden = true;
+async function ask(question, turn, signal) {
+  const record = { question, answer: null };
+  const earlier = history();
+  turns.push(record);
+  const box = turn.querySelector(".answer");
   $("source-box").hidden = true;
   setStatus("Searching…");
   const response = await fetch("/v1/ask", {
     method: "POST",
     headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-    body: JSON.stringify({ question, stream: true }),
+    body: JSON.stringify({ question, history: earlier, stream: true }),
+    signal,
   });
   if (!response.ok) throw await failure(response);
   for await (const { event, data } of readEvents(response)) {
@@ -195,7 +247,8 @@ async function ask(question) {
     } else if (event === "token") {
       box.append(document.createTextNode(data.text));
     } else if (event === "answer") {
-      renderAnswer(data);
+      record.answer = data;
+      renderAnswer(turn, data);
       const seconds = (data.timings.total_ms / 1000).toFixed(1);
       setStatus(data.answerable ? `Answered in ${seconds} s.` : "The documents do not answer this.");
     } else if (event === "error") {
@@ -206,18 +259,43 @@ async function ask(question) {
 
 $("ask-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const question = $("question").value.trim();
-  if (!question) return;
+  const input = $("question");
+  const question = input.value.trim();
+  if (!question || inFlight) return;
   const button = $("ask-button");
+  const controller = new AbortController();
+  inFlight = controller;
   button.disabled = true;
+  input.value = "";
+  const turn = addTurn(question);
+  $("thread").setAttribute("aria-busy", "true");
   try {
-    await ask(question);
+    await ask(question, turn, controller.signal);
   } catch (err) {
-    setStatus(err.message, true);
+    if (!controller.signal.aborted) {
+      const box = turn.querySelector(".answer");
+      box.classList.remove("draft");
+      box.classList.add("failed");
+      box.textContent = `No answer: ${err.message}`;
+      setStatus(err.message, true);
+      if (!input.value) input.value = question;  // to correct it and ask again
+    }
   } finally {
-    button.disabled = false;
+    if (inFlight === controller) inFlight = null;
+    if (!inFlight) ready();
   }
 });
+
+// Nothing in flight: the form takes the next question, and focus goes back to it.
+function ready() {
+  const input = $("question");
+  const button = $("ask-button");
+  $("thread").setAttribute("aria-busy", "false");
+  button.disabled = false;
+  input.placeholder = turns.length ? "Ask a follow-up…" : PLACEHOLDER;
+  const focused = document.activeElement;
+  if (!focused || focused === document.body || focused === button) input.focus();
+}
 
 // -- documents -------------------------------------------------------------------
 

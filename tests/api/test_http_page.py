@@ -18,17 +18,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 
-# Records how the answer box grew while it still showed the streamed draft.
+# Records how the answer of a turn grew while it still showed the streamed draft.
 WATCH_DRAFT = """() => {
   window.draftUpdates = 0;
   window.draftText = "";
-  const box = document.getElementById("answer");
+  const thread = document.getElementById("thread");
   new MutationObserver(() => {
-    if (box.classList.contains("draft") && box.textContent) {
+    const box = thread.querySelector(".answer.draft");
+    if (box && box.textContent) {
       window.draftUpdates += 1;
       window.draftText = box.textContent;
     }
-  }).observe(box, { childList: true, characterData: true, subtree: true });
+  }).observe(thread, { childList: true, characterData: true, subtree: true });
 }"""
 
 
@@ -70,10 +71,10 @@ def test_ask_in_a_browser_and_click_a_citation(real_server: RealServer) -> None:
             page.evaluate(WATCH_DRAFT)
             page.fill("#question", QUESTION)
             page.click("#ask-button")
-            cite = page.locator("#answer button.cite").first
+            cite = page.locator("#turn-1 .answer button.cite").first
             expect(cite).to_be_visible(timeout=120_000)
-            expect(page.locator("#answer")).to_contain_text("2024")
-            card = page.locator("#cards .card").first
+            expect(page.locator("#turn-1 .answer")).to_contain_text("2024")
+            card = page.locator("#turn-1 .cards .card").first
             expect(card).to_contain_text("Iraq")
             expect(card.locator("blockquote")).not_to_be_empty()
 
@@ -83,7 +84,7 @@ def test_ask_in_a_browser_and_click_a_citation(real_server: RealServer) -> None:
 
             cite.click()
             n = cite.inner_text().strip("[]")
-            expect(page.locator(f"#cite-{n}")).to_have_class(re.compile(r"\bactive\b"))
+            expect(page.locator(f"#turn-1-cite-{n}")).to_have_class(re.compile(r"\bactive\b"))
             assert external == []
         finally:
             browser.close()
@@ -111,12 +112,12 @@ def test_clicking_a_citation_opens_its_document_at_the_span(
             page.goto(server.url + "/")
             page.fill("#question", QUESTION)
             page.click("#ask-button")
-            cite = page.locator("#answer button.cite").first
+            cite = page.locator("#turn-1 .answer button.cite").first
             expect(cite).to_be_visible(timeout=30_000)
             cite.click()
             mark = page.locator("#source-text mark")
             expect(mark).to_be_visible()
-            citation = page.evaluate("shownCitations[0]")
+            citation = page.evaluate("turns[0].answer.citations[0]")
             with httpx.Client(base_url=server.url) as client:
                 whole = client.get(f"/v1/documents/{citation['doc_id']}/text").json()["text"]
             assert mark.inner_text() == whole[citation["start"] : citation["end"]] == ANSWER
@@ -125,5 +126,78 @@ def test_clicking_a_citation_opens_its_document_at_the_span(
             expect(page.locator("#source-title")).to_have_text("US leaves Iraq")
             assert page.evaluate(IN_VIEW, "#source-text mark")
             page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
+
+
+FOLLOW_UP = "And when was that?"
+FOCUSED = "() => document.activeElement && document.activeElement.id"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_a_follow_up_keeps_the_thread_and_carries_its_history(
+    live: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """Over fakes: two turns stay on screen, the second request carries the first question
+    as history, the first turn's citation still opens its document, and "New conversation"
+    empties the thread so the next question goes without history."""
+    from playwright.sync_api import Request, expect, sync_playwright
+
+    sent: list[dict[str, object]] = []
+
+    def record(request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/v1/ask"):
+            sent.append(request.post_data_json)
+
+    with live() as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 900})
+            page.on("request", record)
+            page.goto(server.url + "/")
+            expect(page.locator("#thread-box")).to_be_hidden()
+
+            page.fill("#question", QUESTION)
+            page.press("#question", "Enter")
+            expect(page.locator("#turn-1 .answer button.cite")).to_be_visible(timeout=30_000)
+            assert page.input_value("#question") == ""
+            page.wait_for_function(f"({FOCUSED})() === 'question'")
+
+            page.fill("#question", FOLLOW_UP)
+            page.click("#ask-button")
+            expect(page.locator("#turn-2 .answer button.cite")).to_be_visible(timeout=30_000)
+            page.wait_for_function(f"({FOCUSED})() === 'question'")
+
+            turns = page.locator("#thread > .turn")
+            expect(turns).to_have_count(2)
+            expect(turns.nth(0).locator(".asked")).to_have_text(f"You asked: {QUESTION}")
+            expect(turns.nth(1).locator(".asked")).to_have_text(f"You asked: {FOLLOW_UP}")
+            for i in range(2):
+                expect(turns.nth(i).locator(".answer")).to_have_text(f"{ANSWER} [1]")
+                expect(turns.nth(i).locator(".cards .card")).to_have_count(1)
+            assert [body.get("history") for body in sent] == [[], [QUESTION]]
+            # The server searched the follow-up with the question it leans on.
+            asked = page.evaluate("turns.map((t) => t.answer.question)")
+            assert asked == [QUESTION, f"When was that? (context: {QUESTION})"]
+            expect(page.locator("#question")).to_have_attribute("placeholder", "Ask a follow-up…")
+
+            # The earlier turn's citation still opens its document at the span.
+            turns.nth(0).locator(".answer button.cite").click()
+            expect(page.locator("#source-text mark")).to_have_text(ANSWER)
+            expect(page.locator("#turn-1-cite-1")).to_have_class(re.compile(r"\bactive\b"))
+            page.screenshot(path=str(tmp_path / "thread.png"), full_page=True)
+
+            new = page.get_by_role("button", name="New conversation")
+            new.click()
+            expect(page.locator("#thread > .turn")).to_have_count(0)
+            expect(page.locator("#thread-box")).to_be_hidden()
+            expect(page.locator("#source-box")).to_be_hidden()
+            assert page.evaluate(FOCUSED) == "question"
+
+            page.fill("#question", FOLLOW_UP)
+            page.press("#question", "Enter")
+            expect(page.locator("#turn-1 .answer")).not_to_have_class(re.compile(r"\bdraft\b"))
+            expect(page.locator("#thread > .turn")).to_have_count(1)
+            assert sent[-1].get("history") == []
         finally:
             browser.close()
