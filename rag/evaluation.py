@@ -94,18 +94,18 @@ def normalise_answer(text: str) -> str:
     single spaces ("the Indian Ocean." and "Indian Ocean" are the same answer); small
     numbers in digits ("eight" and "8")."""
     text = _ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower()))
-    return " " + " ".join(NUMBER_WORDS.get(w, w) for w in text.split()) + " "
+    return " ".join(NUMBER_WORDS.get(w, w) for w in text.split())
 
 
 def _occurs(alt: str, normalised: str) -> bool:
     a = normalise_answer(alt)
-    return a.strip() != "" and a in normalised
+    return a != "" and a in normalised
 
 
 def matches(text: str, gold: Gold) -> bool:
     """Every top-level item of ``gold`` occurs in ``text`` (alternatives for list items),
-    as whole words after :func:`normalise_answer` (RGB's containment rule, with the
-    normalisation SQuAD and NQ-open use)."""
+    both after :func:`normalise_answer`: RGB's containment rule with the normalisation
+    of SQuAD and NQ-open (whose "best subspan" match is the same containment)."""
     if not gold:
         return False
     norm = normalise_answer(text)
