@@ -85,6 +85,10 @@ class StoreContract:
     ``tmp_path``; called again, it opens the same store anew (a store that allows one
     handle at a time closes the previous one first), and the fixture closes what is
     still open after the test.
+
+    The project runs it against the folder, Milvus Lite in-process and a Milvus Lite gRPC
+    server over TCP; against Milvus standalone only where ``MILVUS_TEST_URL`` names one
+    (tests/test_store_contract.py).
     """
 
     @pytest.fixture

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from milvus_server import MilvusServer, start_milvus_server
 
 from rag import Rag, Settings
 from rag.testing import CannedGenerator, HashEmbedder
@@ -48,3 +50,16 @@ def fake_rag(settings: Settings, corpus: Path) -> Rag:
 @pytest.fixture
 def canned() -> CannedGenerator:
     return CannedGenerator('{"answer": "The US announced it in September 2024."}')
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
+    """One Milvus gRPC server (``milvus-lite server``) on a loopback port for the session."""
+    try:
+        server = start_milvus_server(tmp_path_factory.mktemp("milvus") / "data")
+    except RuntimeError as exc:
+        pytest.skip(f"no Milvus server to test milvus://host:port against: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -52,12 +52,27 @@ _QUERY_BATCH = 1_000
 # the terms rag.lexical.analyze gives (words, stopwords removed, stemmed), joined by
 # spaces; with the same k1 and b the ranking matches the folder store's BM25.
 _ANALYZER: dict[str, Any] = {"tokenizer": "standard"}
+# BM25 functions and sparse vectors, which the chunks collection uses, came in Milvus 2.5
+# (sparse vectors in 2.4). Milvus Lite reports its own version ("milvus_lite-3.2.2").
+MIN_SERVER = (2, 5)
+_SERVER_VERSION = re.compile(r"^v?(\d+)\.(\d+)")
 
 
 def chunk_id_for(doc_id: str, doc_hash: str, position: int) -> int:
     """A stable positive int64 id for chunk ``position`` of one version of a document."""
     digest = hashlib.blake2b(f"{doc_id}:{doc_hash}:{position}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") & ((1 << 63) - 1)
+
+
+def check_server_version(version: str, uri: str) -> None:
+    """Refuse a Milvus server older than :data:`MIN_SERVER` in one line (not at first write)."""
+    match = _SERVER_VERSION.match(version.strip())
+    if match and (int(match[1]), int(match[2])) < MIN_SERVER:
+        need = ".".join(map(str, MIN_SERVER))
+        raise StoreUnavailableError(
+            f"Milvus {version} at {uri} is too old: rag needs Milvus {need} or newer "
+            "(BM25 full-text search, sparse vectors)"
+        )
 
 
 def parse_url(url: str) -> tuple[str, str, str | None]:
@@ -122,6 +137,8 @@ class MilvusStore:
                 else ""
             )
             raise StoreUnavailableError(f"cannot open Milvus at {uri}: {first}{hint}") from None
+        if not lite:
+            check_server_version(str(self._call(self._client.get_server_version)), uri)
         self._meta: IndexMeta | None = None
         self._scripts: frozenset[str] = frozenset()
         self._loaded = False
