@@ -10,6 +10,14 @@ millisecond (bench/bench_search.py, docs/benchmarks.md).
 The arrays are saved with each index generation and memory-mapped when it is
 opened (:meth:`Bm25.save`, :meth:`Bm25.load`), so opening a large index does not
 re-tokenise its texts.
+
+An index split into parts (a base generation and its small-write segments,
+rag.storage) is searched with :class:`Bm25Parts`: every part is scored with the
+statistics of all the parts together (live documents, each query term's document
+frequency, average length), so a document scores what it would in one index built over
+the same documents, whichever part holds it. Each part keeps its term frequencies and
+document lengths for that; the sums are made at open (lengths) and per query (the
+query terms' posting lists, which the query reads anyway).
 """
 
 from __future__ import annotations
@@ -53,10 +61,16 @@ _SAMPLE_STEP = 64
 # The arrays :meth:`Bm25.save` writes (one .npy each, memory-mapped by :meth:`Bm25.load`)
 # and the JSON file with the term dictionary and parameters.
 FOLDER = "bm25"
-_ARRAYS = ("ids", "indptr", "docs", "data")
+# ``data``: each posting's BM25 weight with this index's own statistics (one index: its
+# scores as they are); ``tf`` and ``lengths`` (per document, terms kept): the weights again
+# with another corpus's statistics (:class:`Bm25Parts`).
+_ARRAYS = ("ids", "indptr", "docs", "data", "tf", "lengths")
 _TERMS = "terms.json"
-_FORMAT = 1
-_DTYPES = {"ids": np.int64, "indptr": np.int64, "docs": np.int32, "data": np.float32}
+_FORMAT = 2  # 1: without tf and lengths (rebuilt from the texts when opened)
+_DTYPES: dict[str, tuple[type, ...]] = {
+    "ids": (np.int64,), "indptr": (np.int64,), "docs": (np.int32,), "data": (np.float32,),
+    "tf": (np.uint16, np.uint32), "lengths": (np.int32,),
+}  # fmt: skip
 
 
 def analyze(text: str) -> list[str]:
@@ -89,6 +103,8 @@ class Bm25:
         self._indptr = np.zeros(1, dtype=np.int64)
         self._docs = np.zeros(0, dtype=np.int32)
         self._data = np.zeros(0, dtype=np.float32)
+        self._tf: np.ndarray = np.zeros(0, dtype=np.uint16)
+        self._lengths = np.zeros(0, dtype=np.int32)
         if n == 0:
             return
 
@@ -137,9 +153,42 @@ class Bm25:
         self._indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
         self._docs = docs.astype(np.int32)
         self._data = data.astype(np.float32)
+        self._tf = tf.astype(np.uint16 if not len(tf) or tf.max() <= 0xFFFF else np.uint32)
+        self._lengths = doc_len.astype(np.int32)
 
     def __len__(self) -> int:
         return self._n
+
+    def live(self, mask: np.ndarray | None) -> tuple[int, int]:
+        """``(documents, terms)`` of this index without the documents of ``mask`` (a
+        :meth:`mask`): its share of a corpus's size and total length."""
+        if mask is None:
+            return self._n, int(self._lengths.sum(dtype=np.int64))
+        kept = self._lengths[~mask]
+        return len(kept), int(kept.sum(dtype=np.int64))
+
+    def term(self, word: str) -> int | None:
+        """The id of an analysed term (:func:`analyze`), ``None`` when no document has it."""
+        return self._terms.get(word)
+
+    def df(self, term: int, dead: np.ndarray | None = None) -> int:
+        """How many documents hold ``term``, not counting those at the sorted positions
+        ``dead`` (see :meth:`positions`)."""
+        a, b = int(self._indptr[term]), int(self._indptr[term + 1])
+        if dead is None or not len(dead) or a == b:
+            return b - a
+        docs = self._docs[a:b]  # sorted: the postings of a term are in document order
+        at = np.minimum(np.searchsorted(docs, dead), b - a - 1)
+        return b - a - int(np.count_nonzero(docs[at] == dead))
+
+    def positions(self, mask: np.ndarray | None) -> np.ndarray | None:
+        """The sorted positions of the documents of ``mask`` (a :meth:`mask`)."""
+        return None if mask is None else np.flatnonzero(mask).astype(np.int32)
+
+    def norms(self, avg: float) -> np.ndarray:
+        """Per document, BM25's length normalisation ``k1 * (1 - b + b * length / avg)``
+        for a corpus of average length ``avg`` (for :meth:`search_terms`)."""
+        return K1 * (1 - B + B * self._lengths.astype(np.float64) / max(avg, 1e-9))
 
     def save(self, folder: Path) -> None:
         """Write the index into ``folder/bm25/`` (fsynced), for :meth:`load`."""
@@ -174,6 +223,7 @@ class Bm25:
         arrays = {name: _read_array(src / f"{name}.npy", _DTYPES[name]) for name in _ARRAYS}
         self._ids, self._indptr = arrays["ids"], arrays["indptr"]
         self._docs, self._data = arrays["docs"], arrays["data"]
+        self._tf, self._lengths = arrays["tf"], arrays["lengths"]
         self._n = meta["n"]
         self._terms = {t: i for i, t in enumerate(meta["terms"])}
         problem = self._problem(ids)
@@ -199,6 +249,16 @@ class Bm25:
             return "docs.npy", "postings that point outside the chunks"
         if len(data) and not (data.min() > 0 and np.isfinite(data.max())):  # NaN fails
             return "data.npy", "scores that are not positive finite numbers"
+        tf, lengths = self._tf, self._lengths
+        if len(tf) != len(docs):
+            return "tf.npy", f"{len(tf)} term frequencies for {len(docs)} postings"
+        if len(tf) and tf.min() == 0:
+            return "tf.npy", "term frequencies that are not all positive"
+        if (
+            len(lengths) != n or (n and lengths.min() < 0)
+            or int(lengths.sum(dtype=np.int64)) != int(tf.sum(dtype=np.int64))
+        ):  # fmt: skip
+            return "lengths.npy", "document lengths that are not the term frequencies' sums"
         return None
 
     def _query_terms(self, query: str) -> list[int]:
@@ -216,21 +276,50 @@ class Bm25:
         self, query: str, k: int, exclude: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """Up to ``k`` ``(chunk_id, score)`` pairs with a positive score, best first;
-        ``exclude``: a :meth:`mask` of documents never returned (tombstones)."""
+        ``exclude``: a :meth:`mask` of documents never returned (tombstones). Scored with
+        this index's own statistics (tombstoned documents included)."""
         if self._n == 0 or k <= 0:
             return []
-        terms = self._query_terms(query)
+        return self._rank([(t, None) for t in self._query_terms(query)], None, k, exclude)
+
+    def search_terms(
+        self, terms: Sequence[tuple[int, float]], norms: np.ndarray, k: int,
+        exclude: np.ndarray | None = None,
+    ) -> list[tuple[int, float]]:  # fmt: skip
+        """:meth:`search` with another corpus's statistics: ``terms`` are ``(term id,
+        IDF)`` pairs, ``norms`` the :meth:`norms` for its average length. The weights are
+        what :class:`Bm25` computes when it is built over that corpus, float for float."""
+        if self._n == 0 or k <= 0:
+            return []
+        return self._rank(list(terms), norms, k, exclude)
+
+    def _weights(self, a: int, b: int, idf: float | None, norms: np.ndarray | None) -> np.ndarray:
+        """The weights of postings ``a:b``: saved, or from ``idf`` and ``norms``."""
+        if norms is None or idf is None:
+            return self._data[a:b]
+        # idf * tf / (norm + tf), as __init__ computes it, in place (a third faster).
+        tf = self._tf[a:b].astype(np.float64)
+        den = np.take(norms, self._docs[a:b])
+        den += tf
+        tf *= idf
+        tf /= den
+        return tf.astype(np.float32)
+
+    def _rank(
+        self, terms: list[tuple[int, float | None]], norms: np.ndarray | None, k: int,
+        exclude: np.ndarray | None,
+    ) -> list[tuple[int, float]]:  # fmt: skip
         if not terms:
             return []
-        spans = [(int(self._indptr[t]), int(self._indptr[t + 1])) for t in terms]
-        postings = sum(b - a for a, b in spans)
+        spans = [(int(self._indptr[t]), int(self._indptr[t + 1]), idf) for t, idf in terms]
+        postings = sum(b - a for a, b, _ in spans)
         if postings == 0:
             return []
         scores: np.ndarray
         positions = None
         if postings < _SPARSE_FRACTION * self._n:
-            touched = np.concatenate([self._docs[a:b] for a, b in spans])
-            weights = np.concatenate([self._data[a:b] for a, b in spans])
+            touched = np.concatenate([self._docs[a:b] for a, b, _ in spans])
+            weights = np.concatenate([self._weights(a, b, idf, norms) for a, b, idf in spans])
             if exclude is not None:
                 live = ~exclude[touched]
                 touched, weights = touched[live], weights[live]
@@ -243,8 +332,8 @@ class Bm25:
                 scores = np.bincount(touched, weights=weights, minlength=self._n)
         else:
             scores = np.zeros(self._n, dtype=np.float32)  # float32 halves the memory traffic
-            for a, b in spans:
-                np.add.at(scores, self._docs[a:b], self._data[a:b])
+            for a, b, idf in spans:
+                np.add.at(scores, self._docs[a:b], self._weights(a, b, idf, norms))
             if exclude is not None:
                 scores[exclude] = 0
         top = _top_k(scores, min(k, len(scores)))
@@ -256,6 +345,56 @@ class Bm25:
             pos = int(positions[i]) if positions is not None else int(i)
             out.append((int(self._ids[pos]), s))
         return out
+
+
+class Bm25Parts:
+    """Several :class:`Bm25` indexes (a base and its segments) searched as one index over
+    their live documents: every part is scored with the statistics of all of them
+    together (documents, each query term's document frequency, average length), without
+    the documents of ``dead`` (tombstones), so a document's score and rank are those of
+    one :class:`Bm25` built over the same documents, whichever part holds it.
+
+    Opening sums the parts' sizes and lengths and computes each document's length
+    normalisation (linear in the documents); a query sums the document frequencies of its
+    terms from the posting lists it reads anyway. One part without tombstones is searched
+    with its saved weights, as :meth:`Bm25.search` does.
+    """
+
+    def __init__(self, parts: Sequence[Bm25], dead: np.ndarray) -> None:
+        self._parts = list(parts)
+        self._masks = [p.mask(dead) for p in self._parts]
+        self._dead = [p.positions(m) for p, m in zip(self._parts, self._masks, strict=True)]
+        sizes = [p.live(m) for p, m in zip(self._parts, self._masks, strict=True)]
+        self._n = sum(n for n, _ in sizes)
+        # Bm25 divides the total length by the document count in float64 (numpy's mean).
+        self._avg = float(np.float64(sum(t for _, t in sizes)) / self._n) if self._n else 1.0
+        self._single = len(self._parts) == 1 and self._masks[0] is None
+        self._norms = [] if self._single else [p.norms(self._avg) for p in self._parts]
+
+    def __len__(self) -> int:
+        """The live documents."""
+        return self._n
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(chunk_id, score)`` pairs with a positive score, best first (ties:
+        lower chunk id first), as :meth:`Bm25.search` of one index over the live documents."""
+        if self._n == 0 or k <= 0:
+            return []
+        if self._single:
+            return self._parts[0].search(query, k)
+        words = analyze(query)
+        ids = [[p.term(w) for w in words] for p in self._parts]
+        df = np.zeros(len(words), dtype=np.int64)
+        for p, row, dead in zip(self._parts, ids, self._dead, strict=True):
+            for j, t in enumerate(row):
+                if t is not None:
+                    df[j] += p.df(t, dead)
+        idf = np.log1p((self._n - df + 0.5) / (df + 0.5))  # Bm25's formula, over all parts
+        hits: list[tuple[int, float]] = []
+        for p, row, mask, norms in zip(self._parts, ids, self._masks, self._norms, strict=True):
+            terms = [(t, float(idf[j])) for j, t in enumerate(row) if t is not None and df[j]]
+            hits.extend(p.search_terms(terms, norms, k, mask))
+        return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
 
 
 def _read_terms(path: Path) -> dict[str, Any]:
@@ -274,16 +413,17 @@ def _read_terms(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_array(path: Path, dtype: type) -> np.ndarray:
-    """A 1-d array of ``dtype`` that :func:`numpy.save` wrote, memory-mapped."""
+def _read_array(path: Path, dtypes: tuple[type, ...]) -> np.ndarray:
+    """A 1-d array of one of ``dtypes`` that :func:`numpy.save` wrote, memory-mapped."""
     try:
         array_ = np.load(path, mmap_mode="r", allow_pickle=False)
     except (FileNotFoundError, NotADirectoryError):
         raise IndexCorruptError.at(path, "missing") from None
     except Exception as exc:  # noqa: BLE001 - a damaged .npy header fails in many ways
         raise IndexCorruptError.at(path, f"not a .npy array ({first_line(exc)})") from None
-    if not isinstance(array_, np.ndarray) or array_.ndim != 1 or array_.dtype != dtype:
-        raise IndexCorruptError.at(path, f"not a 1-d {np.dtype(dtype).name} array")
+    if not isinstance(array_, np.ndarray) or array_.ndim != 1 or array_.dtype not in dtypes:
+        names = " or ".join(np.dtype(d).name for d in dtypes)
+        raise IndexCorruptError.at(path, f"not a 1-d {names} array")
     return array_
 
 

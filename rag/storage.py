@@ -10,7 +10,8 @@ Layout of an index folder::
                        page (PDFs: the 1-based page the chunk starts on)
       vectors.faiss    FAISS index (ids are chunk ids)
       bm25/            BM25 over the chunk texts (rag.lexical), memory-mapped when
-                       opened; generations written before it existed rebuild it
+                       opened; generations written before it existed (or before its
+                       current format) rebuild it from the chunks
     gen-000008/        a segment: only what one small write changed (see below)
     .lock              held by writers so two writers never interleave
 
@@ -26,7 +27,9 @@ vectors in an exact FAISS index, a BM25 over their texts), and its manifest's
 (ending with itself), the documents it removed or replaced and their chunk ids (the
 tombstones). ``CURRENT`` naming it is still the one commit point. A reader loads the
 base, then each segment: tombstoned chunks are dropped from the documents and
-chunks and filtered out of every search. When the segments hold more than
+chunks and filtered out of every search, and BM25 scores every part with the
+statistics of the whole live index (rag.lexical.Bm25Parts), so where a document is
+stored does not change its rank. When the segments hold more than
 ``MERGE_FRACTION`` of the base, or ``MAX_SEGMENTS`` of them exist, the next write
 writes a full generation again (the merge). Chunk ids are never reused, so a
 tombstone means the same chunk everywhere.
@@ -54,6 +57,7 @@ import numpy as np
 
 from rag import integrity
 from rag.errors import IndexCorruptError, IndexNotFoundError, first_line
+from rag.lexical import FOLDER as LEXICAL
 from rag.lexical import Bm25
 from rag.stores.base import DocRecord
 from rag.stores.faiss_store import FILENAME as FAISS_FILENAME
@@ -309,8 +313,9 @@ def read_segment(sdir: Path, manifest: dict[str, Any], gen: int) -> Segment:
     read_chunks(sdir, part, manifest)
     store = read_vectors(sdir, part)
     lexical = read_bm25(sdir, part)
-    if lexical is None:
-        raise corrupt(sdir / "bm25", "missing")
+    if lexical is None and not (sdir / LEXICAL).is_dir():
+        raise corrupt(sdir / LEXICAL, "missing")
+    # (None with the folder: written in an older format; Segment.bm25 builds it from the texts)
     info = manifest["segment"]
     return Segment(
         dim=part.dim, next_chunk_id=part.next_chunk_id, documents=part.documents,

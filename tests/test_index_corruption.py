@@ -28,12 +28,13 @@ from rag.verify import check_index, print_report, repair_index
 QUERY = "Iraq troops bread"
 FILES = [
     "CURRENT", "manifest.json", "chunks.jsonl", "vectors.faiss", "bm25/ids.npy",
-    "bm25/indptr.npy", "bm25/docs.npy", "bm25/data.npy", "bm25/terms.json",
+    "bm25/indptr.npy", "bm25/docs.npy", "bm25/data.npy", "bm25/tf.npy", "bm25/lengths.npy",
+    "bm25/terms.json",
 ]  # fmt: skip
 FOLDERS = ["gen", "bm25"]
 MODES = ["truncate", "empty", "garble", "delete", "wrong_type"]
 DERIVED = ["vectors.faiss", "bm25/ids.npy", "bm25/indptr.npy", "bm25/docs.npy",
-           "bm25/data.npy", "bm25/terms.json"]  # fmt: skip
+           "bm25/data.npy", "bm25/tf.npy", "bm25/lengths.npy", "bm25/terms.json"]  # fmt: skip
 
 
 def _cases() -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rag import Rag, Settings, storage
-from rag.lexical import FOLDER, Bm25
+from rag.lexical import FOLDER, Bm25, Bm25Parts
 from rag.testing import HashEmbedder
 
 TEXTS = [
@@ -118,3 +118,80 @@ def test_every_accumulation_path_scores_the_top_documents(
             for (c1, s1), (c2, s2) in zip(got, got[1:], strict=False):
                 assert s1 > s2 or (s1 == s2 and c1 < c2)
     assert min(touched) < 3000 / 64 and max(touched) > 0.25 * 3000
+
+
+def _zipf_texts(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}x" for i in range(300)]
+    weights = 1 / np.arange(1, 301)
+    return [
+        " ".join(rng.choice(words, size=int(rng.integers(3, 30)), p=weights / weights.sum()))
+        for _ in range(n)
+    ]
+
+
+ZIPF_QUERIES = ["w0x", "w1x", "w250x", "w0x w1x", "w3x w40x", "w299x w298x", "w5x w77x w150x"]
+
+
+@pytest.mark.parametrize("sampled_top_above", [10**9, 256])
+def test_parts_score_like_one_index_over_their_live_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampled_top_above: int
+) -> None:
+    # A base (saved and memory-mapped), a one-document segment and two larger ones, with
+    # tombstones in the base and in a segment: searched as parts, they rank and score as
+    # one index built over the live documents (every accumulation path, both top-k paths).
+    monkeypatch.setattr("rag.lexical._SAMPLED_TOP_ABOVE", sampled_top_above)
+    texts = _zipf_texts(3000, seed=7)
+    ids = list(range(100, 3100))
+    cuts = [(0, 2600), (2600, 2601), (2601, 2800), (2800, 3000)]
+    Bm25(ids[:2600], texts[:2600]).save(tmp_path)
+    base = Bm25.load(tmp_path)
+    assert base is not None
+    parts = [base] + [Bm25(ids[a:b], texts[a:b]) for a, b in cuts[1:]]
+    rng = np.random.default_rng(3)
+    dead = np.sort(np.concatenate([rng.choice(ids[:2600], 120, replace=False), ids[2650:2700]]))
+    live = [i for i in ids if i not in set(dead.tolist())]
+    one = Bm25(live, [texts[i - 100] for i in live])
+    split = Bm25Parts(parts, dead)
+    assert len(split) == len(one) == 3000 - 170
+    for query in ZIPF_QUERIES:
+        ref = dict(one.search(query, len(one)))
+        for k in (1, 10, 50, len(one)):  # all: ties at a cut-off may fall either way
+            got, want = split.search(query, k), one.search(query, k)
+            assert len(got) == len(want) and got, query
+            if " " not in query:  # one term: each score is one weight, float for float
+                assert [s for _, s in got] == [s for _, s in want]
+                assert all(ref[cid] == s for cid, s in got)
+                assert got == want or k < len(one)
+            assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-6)
+            assert all(ref[cid] == pytest.approx(s, rel=1e-6) for cid, s in got)
+    # The one-document segment's document scores what it scores in the whole index.
+    alone = ids[2600]
+    query = texts[alone - 100]
+    assert dict(split.search(query, 5))[alone] == pytest.approx(dict(one.search(query, 5))[alone])
+
+
+def test_one_part_without_tombstones_keeps_its_saved_scores() -> None:
+    texts = _zipf_texts(2000, seed=11)
+    bm25 = Bm25(range(2000), texts)
+    empty = np.zeros(0, np.int64)
+    for query in ZIPF_QUERIES:
+        for k in (1, 10, 50):
+            want = bm25.search(query, k)
+            assert Bm25Parts([bm25], empty).search(query, k) == want
+            # Recomputed from term frequencies and lengths (an empty segment beside it):
+            # the same weights, float for float.
+            assert Bm25Parts([bm25, Bm25([], [])], empty).search(query, k) == want
+
+
+def test_tombstones_leave_the_statistics() -> None:
+    # A removed document no longer counts in N, a term's document frequency or the
+    # average length: the survivors score as if it had never been indexed.
+    texts = ["rare word here", "rare again", "common text " * 20, "other common words"]
+    split = Bm25Parts([Bm25([0, 1, 2, 3], texts)], np.array([1, 2]))
+    one = Bm25([0, 3], [texts[0], texts[3]])
+    for query in ["rare", "common", "words rare"]:
+        got, want = split.search(query, 5), one.search(query, 5)
+        assert [c for c, _ in got] == [c for c, _ in want] and got
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-6)
+    assert split.search("again", 5) == []

@@ -18,6 +18,7 @@ import numpy as np
 
 from rag import storage
 from rag.errors import IndexNotFoundError
+from rag.lexical import Bm25Parts
 from rag.scripts import script_profile
 from rag.storage import Segment, Snapshot
 from rag.stores.base import Batch, DocRecord, IndexMeta, NewDocument, StoredChunk
@@ -28,18 +29,18 @@ class _View:
     """A snapshot plus its lexical index; never mutated after creation.
 
     With segments, a search asks the base and every segment (tombstoned chunks excluded)
-    and merges the hits by score. Vector scores are cosines, comparable across them;
-    BM25 scores are each computed with their own part's statistics (IDF, average
-    length), so a term rare in a small segment weighs more there than the same term in
-    the base: an approximation that lasts until the next merge, which rebuilds one BM25
-    over everything.
+    and merges their hits into one ranking by score before it is fused with the other
+    (rag.retrieval). Vector scores are cosines, comparable across them; BM25 scores every
+    part with the statistics of the whole live index (:class:`rag.lexical.Bm25Parts`), so
+    a document ranks and scores the same in a segment as in the base, before a merge as
+    after it.
     """
 
     def __init__(self, snap: Snapshot, scripts: frozenset[str] | None = None) -> None:
         self.snap = snap
         self.bm25 = snap.bm25()  # loaded with the generation, or built (older generations)
         self.dead = snap.dead()
-        self.masks = [self.bm25.mask(self.dead)] + [s.bm25().mask(self.dead) for s in snap.segments]
+        self.lexical = Bm25Parts([self.bm25] + [s.bm25() for s in snap.segments], self.dead)
         # A segment adds its scripts to the base's; one it removes is forgotten at the merge.
         self.scripts = (
             scripts if scripts is not None else script_profile(c.text for c in snap.chunks.values())
@@ -55,13 +56,6 @@ class _View:
             scores, ids = store.search(query, k, self.dead if len(self.dead) else None)
             pairs = zip(ids[0], scores[0], strict=True)
             hits.extend((int(i), float(x)) for i, x in pairs if i >= 0)
-        return _best(hits, k) if self.snap.segments else hits
-
-    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        parts = [self.bm25] + [s.bm25() for s in self.snap.segments]
-        hits: list[tuple[int, float]] = []
-        for bm25, mask in zip(parts, self.masks, strict=True):
-            hits.extend(bm25.search(query, k, mask))
         return _best(hits, k) if self.snap.segments else hits
 
 
@@ -121,7 +115,7 @@ class FolderStore:
         return [] if self.view is None else self.view.search(vector, k)
 
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        return [] if self.view is None else self.view.lexical(query, k)
+        return [] if self.view is None else self.view.lexical.search(query, k)
 
     def scripts(self) -> frozenset[str]:
         return frozenset() if self.view is None else self.view.scripts
