@@ -12,6 +12,9 @@
 3. Each sentence of the answer must be stated in a span of what the model read, which
    it cites (:mod:`~rag.answer.verify`; step ``verify``). If no sentence is, the best
    sentences are quoted instead (step ``fallback``; off: abstain).
+4. A span that states the opposite of the question's premise (it is negated and the
+   span is not; "indirectly" asked, "directly" stated) is not cited: if every span
+   would be such, we abstain (:mod:`~rag.answer.polarity`; step ``polarity``).
 
 Without an LLM the answer is the best sentence quoted. Each step can be switched off
 by name (``Settings.answer_off``) to measure what it earns (docs/evaluation.md).
@@ -24,6 +27,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from rag.answer.generate import generate, is_not_found, messages_for
+from rag.answer.polarity import clash
 from rag.answer.reading import Passage, Sentence, Window, rank, sentences_of, windows
 from rag.answer.verify import Claim, supported
 from rag.embedding import Embedder
@@ -33,7 +37,9 @@ from rag.types import Answer, Citation, Hit
 
 __all__ = ["STEPS", "AnswerOptions", "Answerer", "Passage"]
 
-STEPS = ("evidence_gate", "skip_titles", "windows", "titles", "verify", "fallback")
+STEPS = (
+    "evidence_gate", "skip_titles", "windows", "titles", "verify", "fallback", "polarity",
+)  # fmt: skip
 # Calibrated on the tuning halves of the SQuAD and NQ dev sets (docs/evaluation.md).
 EVIDENCE_THRESHOLD = 0.2
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
@@ -100,6 +106,8 @@ class Answerer:
         if not ranked or (opt.on("evidence_gate") and evidence < opt.evidence_threshold):
             return abstain
         if self._generator is None:
+            if opt.on("polarity") and clash(question, ranked[0].text) is not None:
+                return abstain
             return _quoted(ranked[:1], "extractive", base)
         shown = windows(ranked, opt.prompt_chars, radius=1 if opt.on("windows") else 0)
         messages = messages_for(question, shown, titles=opt.on("titles"))
@@ -109,9 +117,7 @@ class Answerer:
         )
         timings["generate_ms"] = _ms(t1)
         if text is None:
-            return (
-                _quoted(ranked[:1], "extractive-fallback", base) if opt.on("fallback") else abstain
-            )
+            return self._fallback(question, ranked, base, abstain)
         if is_not_found(text):
             return abstain
         read = _read_sentences(ranked, shown)
@@ -121,12 +127,24 @@ class Answerer:
             timings["verify_ms"] = _ms(t3)
         else:
             claims = [Claim(text.strip(), read[0])] if read else []
+        if claims and opt.on("polarity"):
+            claims = [c for c in claims if clash(question, c.span.text) is None]
+            if not claims:
+                return abstain  # the answer rests on spans that say the opposite
         if not claims:
-            if opt.on("fallback"):
-                return _quoted(ranked[:1], "extractive-fallback", base)
-            return abstain
+            return self._fallback(question, ranked, base, abstain)
         answer_text, cites = _numbered(claims)
         return base.make(answer_text, True, cites, "llm")
+
+    def _fallback(
+        self, question: str, ranked: Sequence[Sentence], base: _Base, abstain: Answer
+    ) -> Answer:
+        """The best sentence quoted, when the model's answer cannot be used."""
+        if not self._opt.on("fallback"):
+            return abstain
+        if self._opt.on("polarity") and clash(question, ranked[0].text) is not None:
+            return abstain
+        return _quoted(ranked[:1], "extractive-fallback", base)
 
 
 def _read_sentences(ranked: Sequence[Sentence], shown: Sequence[Window]) -> list[Sentence]:
