@@ -91,7 +91,7 @@ _PUNCT = re.compile(r"[^\w\s]")
 
 def normalise_answer(text: str) -> str:
     """The SQuAD / NQ-open normalisation: lower case, no punctuation, no articles,
-    single spaces ("the Indian Ocean." and "Indian Ocean" are the same answer); small
+    single spaces ("the Oller Sea." and "Oller Sea" are the same answer); small
     numbers in digits ("eight" and "8")."""
     text = _ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower()))
     return " ".join(NUMBER_WORDS.get(w, w) for w in text.split())

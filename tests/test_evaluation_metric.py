@@ -8,13 +8,13 @@ from rag.evaluation import matches, mentions_any, normalise_answer
 
 
 def test_normalisation_drops_case_punctuation_and_articles() -> None:
-    assert normalise_answer("The  Indian Ocean.") == "indian ocean"
+    assert normalise_answer("The  Oller Sea.") == "oller sea"
 
 
 @pytest.mark.parametrize(
     ("text", "gold"),
     [
-        ("Indian Ocean [1]", ["the Indian Ocean"]),
+        ("Oller Sea [1]", ["the Oller Sea"]),
         ("It opened in 1931. [1]", ["1931"]),
         ("8 [1]", ["eight"]),  # a small number in words or digits
         ("Russian officials", ["Russia"]),  # containment, as RGB and NQ-open count it
@@ -28,7 +28,7 @@ def test_answers_that_match(text: str, gold: list) -> None:
 @pytest.mark.parametrize(
     ("text", "gold"),
     [
-        ("Ocean", ["Indian Ocean"]),  # part of the answer is not the answer
+        ("Sea", ["Oller Sea"]),  # part of the answer is not the answer
         ("Mara Quist", ["Quist", "Brandt"]),  # one item missing
         ("anything", []),  # no gold: nothing matches
         ("The", ["the"]),  # an article alone is no answer
