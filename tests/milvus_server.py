@@ -17,6 +17,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from processes import free_port, stop_process
+
 START_TIMEOUT = 60.0
 
 
@@ -33,19 +35,7 @@ class MilvusServer:
         return f"milvus://{self.host}:{self.port}?collection={name}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        stop_process(self.process)
 
 
 def _listening(port: int) -> bool:
@@ -59,7 +49,7 @@ def start_milvus_server(data_dir: Path) -> MilvusServer:
     exe = Path(sys.executable).with_name("milvus-lite")
     if not exe.exists():
         raise RuntimeError(f"no {exe} (the milvus-lite package is not installed)")
-    port = _free_port()
+    port = free_port()
     log = data_dir.with_suffix(".log")
     with open(log, "wb") as out:
         process = subprocess.Popen(

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from processes import free_port
 
 from rag.errors import GenerationError
 from rag.generation import Generator
@@ -269,12 +270,6 @@ def test_garbage_response_is_an_error(make: Callable[..., RemoteGenerator]) -> N
 # -- a real OpenAI-compatible server -------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class LlamaServer:
     """``python -m llama_cpp.server`` with a packaged model on a free loopback port."""
 
@@ -282,7 +277,7 @@ class LlamaServer:
         from rag.models import resolve_llm
 
         path = resolve_llm(model, Path.home() / ".cache" / "rag")
-        port = _free_port()
+        port = free_port()
         self.model = model
         self.url = f"http://127.0.0.1:{port}/v1"
         self.log = log

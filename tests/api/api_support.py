@@ -6,7 +6,6 @@ Kept out of conftest.py so test modules can import them by a name no other folde
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from processes import free_port, stop_process
 
 from api.serving import server_config
 from api.settings import ApiSettings
@@ -55,13 +55,6 @@ def make_rag(folder: Path, generator: Any = None, *, documents: bool = True) -> 
         rag.add_text(IRAQ, "US leaves Iraq")
         rag.add_text(BANANAS, "Bananas")
     return rag
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class LiveServer:
@@ -120,20 +113,18 @@ class RealServer:
         raise TimeoutError("the server's answer queue did not drain")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def rag_bin() -> str:
     return str(Path(sys.executable).with_name("rag"))
 
 
-def _wait_ready(server: RealServer, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
+def wait_ready(server: RealServer, timeout: float = 300, *, deadline: float | None = None) -> None:
+    """Wait until ``server`` answers /readyz (by ``deadline``, if given, a
+    ``time.monotonic()`` value shared by several servers)."""
+    if deadline is None:
+        deadline = time.monotonic() + timeout
     with server.client(timeout=5) as c:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
@@ -165,7 +156,7 @@ def start_real_server(folder: Path, *, llm: str = TEST_LLM, **env_extra: str) ->
         )  # fmt: skip
     server = RealServer(f"http://127.0.0.1:{port}", KEY, index, process, log)
     try:
-        _wait_ready(server)
+        wait_ready(server)
     except BaseException:
         server.stop()
         raise

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from api_support import KEY, RealServer, free_port, rag_bin
+from api_support import KEY, RealServer, free_port, rag_bin, wait_ready
 from milvus_server import MilvusServer
 
 pytestmark = pytest.mark.integration
@@ -59,18 +58,7 @@ def _start(folder: Path, store: str) -> RealServer:
 def _wait_ready(servers: list[RealServer], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     for server in servers:
-        with server.client(timeout=5) as c:
-            while True:
-                if server.process.poll() is not None:
-                    raise RuntimeError(f"rag serve exited:\n{server.log.read_text()[-3000:]}")
-                try:
-                    if c.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"rag serve not ready:\n{server.log.read_text()[-3000:]}")
-                time.sleep(0.25)
+        wait_ready(server, deadline=deadline)
 
 
 @pytest.fixture
