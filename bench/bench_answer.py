@@ -136,7 +136,7 @@ def instrument_ask(timers: Timers) -> None:
     timers.wrap(this, "_import_onnxruntime", "import onnxruntime+tokenizers")
     timers.wrap(this, "_import_llama_cpp", "import llama_cpp")
     timers.wrap(storage, "load", "open index: read generation")
-    timers.wrap(folder, "Bm25", "open index: BM25")
+    timers.wrap(folder, "Bm25Parts", "open index: BM25")
     timers.wrap(folder, "script_profile", "open index: script profile")
     timers.wrap(SentenceTransformerEmbedder, "warm_up", "load embedder")
     timers.wrap(OnnxEmbedder, "warm_up", "load embedder")
@@ -148,7 +148,6 @@ def instrument_ask(timers: Timers) -> None:
     timers.wrap(LlamaCppGenerator, "generate", "generation (LLM)")
     timers.wrap(answer_steps, "rank", "rank sentences")
     timers.wrap(answer_steps, "supported", "verify citations")
-    timers.wrap(LlamaCppGenerator, "yes_probability", "judge (LLM yes/no)")
     timers.wrap(pipeline.Rag, "ask", "ask: other")
 
 
@@ -466,6 +465,9 @@ def cold(index: Path, repeats: int, work: Path) -> dict[str, Any]:
         env=env,
     )
     wall = time.perf_counter() - t0
+    if proc.returncode != 0 or not timers_file.exists():
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"  instrumented rag ask failed (exit {proc.returncode}): {tail}", flush=True)
     steps = json.loads(timers_file.read_text()) if timers_file.exists() else {}
     steps["process wall"] = wall
     out["breakdown_s"] = steps
