@@ -149,6 +149,12 @@ def normalise_number(token: str) -> str:
     return value
 
 
+def words(text: str) -> set[str]:
+    """Lower-cased words of ``text``, stop words included, not stemmed ("didn't",
+    "non-zero" are one word each)."""
+    return {w.lower() for w in _WORD.findall(text)}
+
+
 def content_words(text: str) -> set[str]:
     """Lower-cased words of ``text`` that are not stop words, crudely stemmed."""
     return {_stem(w.lower()) for w in _WORD.findall(text) if w.lower() not in _STOP}

@@ -17,19 +17,12 @@ model). Step ``polarity`` in :mod:`rag.answer`.
 
 from __future__ import annotations
 
-import re
-
-from rag.text import STOP_WORDS
+from rag.text import STOP_WORDS, words
 
 NEGATIONS = frozenset({"not", "no", "never", "none", "neither", "nor", "cannot", "without"})
 NEGATING_PREFIXES = ("non-", "non", "un", "in", "im", "il", "ir", "mis", "dis")
 # A prefix is only read as negating a word this long, so "in" + "to" is not "into".
 MIN_BASE = 4
-_WORD = re.compile(r"[a-z0-9]+(?:[-'’][a-z0-9]+)*")
-
-
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))
 
 
 def is_negated(words: set[str]) -> bool:
@@ -50,7 +43,7 @@ def _base(word: str) -> str | None:
 def clash(question: str, sentence: str) -> str | None:
     """Why ``sentence`` states the opposite of ``question`` (e.g. ``"legal/illegal"``),
     or ``None`` when they agree."""
-    q, s = _words(question), _words(sentence)
+    q, s = words(question), words(sentence)
     if is_negated(q) and not is_negated(s):
         return "negation"
     for w in sorted(q - s):
