@@ -98,8 +98,9 @@ def main() -> None:
     print(f"| off / on | {ratio['read_tok_s']:.2f} | {ratio['gen_tok_s']:.2f} | "
           f"{ratio['ask_s']:.2f} |")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
-                                         "rows": rows, "ratio_off_on": ratio}, indent=2))  # fmt: skip
+        record = {"args": vars(args) | {"json": str(args.json)}, "rows": rows,
+                  "ratio_off_on": ratio}  # fmt: skip
+        args.json.write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":
