@@ -157,7 +157,7 @@ def words(text: str) -> set[str]:
 
 def content_words(text: str) -> set[str]:
     """Lower-cased words of ``text`` that are not stop words, crudely stemmed."""
-    return {_stem(w.lower()) for w in _WORD.findall(text) if w.lower() not in _STOP}
+    return {_stem(w) for w in words(text) if w not in _STOP}
 
 
 def _stem(word: str) -> str:
