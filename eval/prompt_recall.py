@@ -20,7 +20,7 @@ from pathlib import Path
 from run import SETS, half_of, index_for
 
 from rag import Rag, Settings
-from rag.answer.reading import rank, sentences_of, windows
+from rag.answer import Answerer, AnswerOptions
 from rag.evaluation import load, matches
 
 
@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings()
     probe = Rag(settings)
-    k = args.k or settings.top_k
+    answerer = Answerer(probe.embedder, None, AnswerOptions.from_settings(settings))
     print("| set | half | answerable | hit@k | in prompt |\n|---|---|---|---|---|")
     for name in args.sets:
         s = SETS[name]
@@ -44,12 +44,11 @@ def main() -> int:
             chosen = chosen[: args.limit] if args.limit else chosen
             hit = shown = 0
             for item in chosen:
-                # The passages Rag.ask reads, before any generation.
-                q = item.question.strip()
+                # What Rag.ask retrieves and shows the model, without generating.
+                q, k = rag._validate(item.question, args.k or None)
                 passages = [p for p, _ in rag._retrieve(q, k)]
                 hit += any(matches(p.chunk.text, item.gold) for p in passages)
-                ranked = rank(probe.embedder, q, sentences_of(passages))
-                read = windows(ranked, settings.prompt_chars)
+                read = answerer.shown(q, passages)
                 shown += matches(" ".join(w.text for w in read), item.gold)
             print(f"| {name} | {half} | {len(chosen)} | {hit} | {shown} |", flush=True)
     return 0

@@ -501,13 +501,7 @@ class Rag:
             on_sources(hits)
         passages = [p for p, _ in retrieved]
         read = list(passages)
-        s = self.settings
-        options = AnswerOptions(
-            prompt_chars=s.prompt_chars,
-            max_tokens=s.max_answer_tokens,
-            evidence_threshold=s.evidence_threshold,
-            off=AnswerOptions.parse_off(s.answer_off),
-        )
+        options = AnswerOptions.from_settings(self.settings)
         answerer = Answerer(self.embedder, self.generator if use_llm else None, options)
         answer = answerer.answer(q, passages, hits, on_token=on_token)
         answer.citations = self._paged(answer.citations, read)

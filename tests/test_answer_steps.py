@@ -142,6 +142,17 @@ def test_evidence_gate_abstains_before_the_model_is_asked() -> None:
     assert not a.answerable and gen.prompts == []
 
 
+def test_shown_is_what_the_prompt_reads_and_nothing_below_the_gate() -> None:
+    q = "When were tolls abolished?"
+    gen = CannedGenerator(reply("NOT FOUND"))
+    answerer = Answerer(HashEmbedder(), gen, AnswerOptions(evidence_threshold=0.0))
+    shown = answerer.shown(q, [passage()])
+    answerer.answer(q, [passage()], [])
+    assert shown and all(" ".join(w.text.split()) in gen.prompts[0][1]["content"] for w in shown)
+    gated = Answerer(HashEmbedder(), None, AnswerOptions(evidence_threshold=0.99))
+    assert gated.shown("Which opera did Verdi write last?", [passage()]) == []
+
+
 def test_no_llm_quotes_the_best_sentence() -> None:
     a = Answerer(HashEmbedder(), None, AnswerOptions(evidence_threshold=0.0)).answer(
         "Who designed the Larkfield bridge?", [passage()], []

@@ -30,6 +30,7 @@ from rag.answer.generate import generate, is_not_found, messages_for
 from rag.answer.polarity import clash
 from rag.answer.reading import Passage, Sentence, Window, rank, sentences_of, windows
 from rag.answer.verify import Claim, supported
+from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import BadInputError
 from rag.generation import Generator, TokenCallback
@@ -66,6 +67,15 @@ class AnswerOptions:
             )
         return off
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnswerOptions:
+        return cls(
+            prompt_chars=settings.prompt_chars,
+            max_tokens=settings.max_answer_tokens,
+            evidence_threshold=settings.evidence_threshold,
+            off=cls.parse_off(settings.answer_off),
+        )
+
     def on(self, step: str) -> bool:
         return step not in self.off
 
@@ -93,23 +103,18 @@ class Answerer:
     ) -> Answer:
         opt = self._opt
         t0 = time.perf_counter()
-        ranked = rank(
-            self._embedder,
-            question,
-            sentences_of(passages, skip_titles=opt.on("skip_titles")),
-            titles=opt.on("titles"),
-        )
+        ranked = self._rank(question, passages)
         evidence = ranked[0].relevance if ranked else 0.0
         timings = {"rank_ms": _ms(t0)}
         base = _Base(question, timings, evidence)
         abstain = base.make(ABSTAIN_TEXT, False, [], "abstain", related=list(related))
-        if not ranked or (opt.on("evidence_gate") and evidence < opt.evidence_threshold):
+        if not self._asks(ranked):
             return abstain
         if self._generator is None:
             if opt.on("polarity") and clash(question, ranked[0].text) is not None:
                 return abstain
             return _quoted(ranked[:1], "extractive", base)
-        shown = windows(ranked, opt.prompt_chars, radius=1 if opt.on("windows") else 0)
+        shown = self._windows(ranked)
         messages = messages_for(question, shown, titles=opt.on("titles"))
         t1 = time.perf_counter()
         text, _raw = generate(
@@ -135,6 +140,28 @@ class Answerer:
             return self._fallback(question, ranked, base, abstain)
         answer_text, cites = _numbered(claims)
         return base.make(answer_text, True, cites, "llm")
+
+    def shown(self, question: str, passages: Sequence[Passage]) -> list[Window]:
+        """The windows the model reads for ``question``: none when it is not asked (no
+        sentence, or evidence below the gate). For measuring what reaches the prompt."""
+        ranked = self._rank(question, passages)
+        return self._windows(ranked) if self._asks(ranked) else []
+
+    def _rank(self, question: str, passages: Sequence[Passage]) -> list[Sentence]:
+        opt = self._opt
+        sentences = sentences_of(passages, skip_titles=opt.on("skip_titles"))
+        return rank(self._embedder, question, sentences, titles=opt.on("titles"))
+
+    def _asks(self, ranked: Sequence[Sentence]) -> bool:
+        """Whether the model is asked at all: some sentence, above the evidence gate."""
+        opt = self._opt
+        if not ranked:
+            return False
+        return not (opt.on("evidence_gate") and ranked[0].relevance < opt.evidence_threshold)
+
+    def _windows(self, ranked: Sequence[Sentence]) -> list[Window]:
+        radius = 1 if self._opt.on("windows") else 0
+        return windows(ranked, self._opt.prompt_chars, radius=radius)
 
     def _fallback(
         self, question: str, ranked: Sequence[Sentence], base: _Base, abstain: Answer
